@@ -1,0 +1,284 @@
+// The Server returned by createServer/createUnixServer/startServer: accept
+// loops over Deno listeners, the set of live transports, and the lifecycle.
+// Public through transports.ts.
+
+import type { BaseProtocol } from "./protocols.ts";
+import type { EventLoop } from "./events.ts";
+import { StreamTransport } from "./_stream_transport.ts";
+import { TransportSocket } from "./_transport_socket.ts";
+
+/** Pause after an accept error (EMFILE and the like), as asyncio does. */
+const ACCEPT_RETRY_DELAY = 100;
+
+/** Internal options of {@linkcode Server}. */
+export interface ServerInit {
+  loop: EventLoop;
+  listeners: Deno.Listener[];
+  protocolFactory: () => BaseProtocol;
+  keepAlive?: boolean;
+  /** Wraps an accepted connection (TLS handshake, stream adapters…). */
+  accept?: (conn: Deno.Conn) => Promise<Deno.Conn> | Deno.Conn;
+  /** Extra transport options for accepted connections. */
+  canWriteEof?: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * A listening server, as asyncio's `Server`: made by `createServer`,
+ * `createUnixServer` and `startServer`.
+ *
+ * `close()` stops listening and leaves live connections alone;
+ * `waitClosed()` resolves once the server is closed and every connection it
+ * accepted has ended. `await using` closes and waits.
+ *
+ * @example Serve until closed
+ * ```ts
+ * import { createServer } from "@aionet/aionet/transports";
+ * import { Protocol } from "@aionet/aionet/protocols";
+ *
+ * const server = await createServer(() => new Protocol(), {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   startServing: false,
+ * });
+ * console.log(server.addrs[0]);
+ * const forever = server.serveForever();
+ * server.close();
+ * await forever;
+ * await server.waitClosed();
+ * ```
+ */
+export class Server {
+  #loop: EventLoop;
+  #listeners: Deno.Listener[];
+  #protocolFactory: () => BaseProtocol;
+  #keepAlive: boolean;
+  #accept: ((conn: Deno.Conn) => Promise<Deno.Conn> | Deno.Conn) | undefined;
+  #canWriteEof: boolean;
+  #serving = false;
+  #closed = false;
+  #acceptLoops: Promise<void>[] = [];
+  #handshakes = new Set<Promise<unknown>>();
+  #transports = new Set<StreamTransport>();
+  #idleWaiters: Array<() => void> = [];
+  #closeWaiters: Array<() => void> = [];
+  #retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  #serveForeverRunning = false;
+  #signal: AbortSignal | undefined;
+  #onAbort = () => this.close();
+  #sockets: TransportSocket[];
+  #addrs: Deno.Addr[];
+
+  /** Made by `createServer` and friends; not meant to be constructed by users. */
+  constructor(init: ServerInit) {
+    this.#loop = init.loop;
+    this.#listeners = init.listeners;
+    this.#protocolFactory = init.protocolFactory;
+    this.#keepAlive = init.keepAlive ?? false;
+    this.#accept = init.accept;
+    this.#canWriteEof = init.canWriteEof ?? true;
+    this.#sockets = this.#listeners.map((l) => new TransportSocket(l));
+    this.#addrs = this.#listeners.map((l) => l.addr);
+    this.#signal = init.signal;
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** The listening sockets, each with `getSockName()`. */
+  get sockets(): readonly TransportSocket[] {
+    return this.#closed ? [] : this.#sockets;
+  }
+
+  /** The listening addresses (port 0 resolved to the port picked). */
+  get addrs(): Deno.Addr[] {
+    return [...this.#addrs];
+  }
+
+  /** Whether the server is accepting connections. */
+  isServing(): boolean {
+    return this.#serving && !this.#closed;
+  }
+
+  /** Starts accepting connections (no-op if already serving). */
+  startServing(): void {
+    if (this.#closed) {
+      throw new Deno.errors.BadResource("The server is closed");
+    }
+    if (this.#serving) return;
+    this.#serving = true;
+    this.#acceptLoops = this.#listeners.map((l) => this.#acceptLoop(l));
+  }
+
+  /**
+   * Starts serving if needed and resolves once the server is closed. Only
+   * one `serveForever()` may run at a time.
+   */
+  serveForever(): Promise<void> {
+    if (this.#serveForeverRunning) {
+      return Promise.reject(
+        new Deno.errors.Busy("serveForever() is already running"),
+      );
+    }
+    if (this.#closed) {
+      return Promise.reject(
+        new Deno.errors.BadResource("The server is closed"),
+      );
+    }
+    this.#serveForeverRunning = true;
+    this.startServing();
+    return new Promise<void>((resolve) => {
+      this.#closeWaiters.push(() => {
+        this.#serveForeverRunning = false;
+        resolve();
+      });
+    });
+  }
+
+  /** Stops listening. Live connections go on; see `closeClients()`. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#serving = false;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    for (const listener of this.#listeners) {
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    for (const timer of this.#retryTimers) clearTimeout(timer);
+    this.#retryTimers.clear();
+    for (const wake of this.#closeWaiters.splice(0)) wake();
+    this.#checkIdle();
+  }
+
+  /** Closes every live connection (each flushes its buffer first). */
+  closeClients(): void {
+    for (const transport of [...this.#transports]) transport.close();
+  }
+
+  /** Aborts every live connection at once (buffers are discarded). */
+  abortClients(): void {
+    for (const transport of [...this.#transports]) transport.abort();
+  }
+
+  /**
+   * Resolves once the server is closed and every connection it accepted has
+   * ended.
+   */
+  async waitClosed(): Promise<void> {
+    if (
+      !this.#closed || this.#transports.size > 0 || this.#handshakes.size > 0
+    ) {
+      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    }
+    await Promise.allSettled(this.#acceptLoops);
+  }
+
+  /** `await using server = ...`: `close()` then `waitClosed()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.waitClosed();
+  }
+
+  async #acceptLoop(listener: Deno.Listener): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (this.#closed || error instanceof Deno.errors.BadResource) return;
+        this.#loop.callExceptionHandler({
+          message: "Error accepting a connection",
+          exception: error,
+          server: this,
+        });
+        await this.#retryPause();
+        continue;
+      }
+      if (this.#closed) {
+        conn.close();
+        return;
+      }
+      this.#attach(conn);
+    }
+  }
+
+  #retryPause(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#retryTimers.delete(timer);
+        resolve();
+      }, ACCEPT_RETRY_DELAY);
+      this.#retryTimers.add(timer);
+      // close() clears the timer; resolve then too.
+      this.#closeWaiters.push(resolve);
+    });
+  }
+
+  #attach(conn: Deno.Conn): void {
+    if (this.#keepAlive && "setKeepAlive" in conn) {
+      (conn as Deno.TcpConn).setKeepAlive(true);
+    }
+    if (this.#accept === undefined) {
+      this.#start(conn);
+      return;
+    }
+    const pending = Promise.resolve()
+      .then(() => this.#accept!(conn))
+      .then(
+        (wrapped) => this.#start(wrapped),
+        (error) => {
+          try {
+            conn.close();
+          } catch {
+            // Already closed.
+          }
+          this.#loop.callExceptionHandler({
+            message: "Error while setting up an accepted connection",
+            exception: error,
+            server: this,
+          });
+        },
+      )
+      .finally(() => {
+        this.#handshakes.delete(pending);
+        this.#checkIdle();
+      });
+    this.#handshakes.add(pending);
+  }
+
+  #start(conn: Deno.Conn): void {
+    let protocol: BaseProtocol;
+    try {
+      protocol = this.#protocolFactory();
+    } catch (error) {
+      conn.close();
+      this.#loop.callExceptionHandler({
+        message: "Exception in the protocol factory",
+        exception: error,
+        server: this,
+      });
+      return;
+    }
+    const transport = new StreamTransport(conn, protocol, {
+      loop: this.#loop,
+      canWriteEof: this.#canWriteEof,
+      onLost: (t) => {
+        this.#transports.delete(t);
+        this.#checkIdle();
+      },
+    });
+    // connectionLost (and so onLost) always runs later than this.
+    this.#transports.add(transport);
+  }
+
+  #checkIdle(): void {
+    if (
+      !this.#closed || this.#transports.size > 0 || this.#handshakes.size > 0
+    ) {
+      return;
+    }
+    for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+}

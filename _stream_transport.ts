@@ -1,0 +1,532 @@
+// The stream transport over a Deno.Conn (TCP, Unix, TLS): read loop, write
+// queue with coalescing and flow control, and the connection's lifecycle.
+// Public through transports.ts.
+
+import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
+import { type EventLoop, getEventLoop } from "./events.ts";
+import { assertBytes, checkOptions } from "./_validate.ts";
+import type { Transport } from "./transports.ts";
+import { TransportSocket } from "./_transport_socket.ts";
+
+/** Size of the reused read buffer. */
+const READ_SIZE = 64 * 1024;
+/** A read at least this large is handed over whole instead of copied. */
+const HANDOVER_SIZE = READ_SIZE / 2;
+/** Default write high-water mark, as asyncio. */
+const DEFAULT_HIGH = 64 * 1024;
+/** Write buffers up to this size are kept for reuse after a flush. */
+const KEEP_BUFFER = 256 * 1024;
+
+/** Errors that asyncio does not report to the exception handler. */
+function isQuietError(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.UnexpectedEof;
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Options of {@linkcode StreamTransport}. */
+export interface StreamTransportOptions {
+  /** The loop whose exception handler gets protocol errors. */
+  loop?: EventLoop;
+  /** Whether `writeEof()` is possible (false for TLS). Default `true`. */
+  canWriteEof?: boolean;
+  /** Extra values for `getExtraInfo()`, by name. */
+  extra?: Record<string, unknown>;
+  /** Called once after `connectionLost` (server bookkeeping). */
+  onLost?: (transport: StreamTransport) => void;
+}
+
+/**
+ * A stream transport over a `Deno.Conn` (TCP, Unix or TLS): what
+ * `createConnection` and `createServer` hand to protocols.
+ *
+ * It reads with `conn.read()` into a reused buffer, keeps one write in
+ * flight and coalesces the writes queued meanwhile, and calls the
+ * protocol's callbacks in asyncio's order. Constructing one over a
+ * connected `Deno.Conn` starts it: `connectionMade` is called at once,
+ * reading starts when it returns.
+ *
+ * @example Wrap a connection you already have
+ * ```ts ignore
+ * import { Protocol } from "@aionet/aionet/protocols";
+ * import { StreamTransport } from "@aionet/aionet/transports";
+ *
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: 8888 });
+ * const transport = new StreamTransport(conn, new Protocol());
+ * transport.write(new TextEncoder().encode("hello"));
+ * transport.close();
+ * ```
+ */
+export class StreamTransport implements Transport {
+  #conn: Deno.Conn;
+  #protocol: BaseProtocol;
+  #loop: EventLoop;
+  #extra: Record<string, unknown>;
+  #onLost: ((transport: StreamTransport) => void) | undefined;
+  #canWriteEof: boolean;
+
+  // Lifecycle.
+  #closing = false;
+  #closedByUser = false;
+  #eofWritten = false;
+  #lost = false;
+  #lostError: Error | null = null;
+
+  // Reading.
+  #readPaused = false;
+  #wakeReader: (() => void) | null = null;
+  #readBuffer: Uint8Array | null = null;
+  #readOp: Promise<unknown> | null = null;
+
+  // Writing: bytes accumulate in #pending while #inflight is being written.
+  #pending: Uint8Array | null = null;
+  #pendingLength = 0;
+  #spare: Uint8Array | null = null;
+  #inflightRemaining = 0;
+  #writing = false;
+  #writeOp: Promise<unknown> | null = null;
+  #high = DEFAULT_HIGH;
+  #low = DEFAULT_HIGH / 4;
+  #protocolPaused = false;
+
+  /** Starts a transport over `conn` for `protocol` (see the class docs). */
+  constructor(
+    conn: Deno.Conn,
+    protocol: BaseProtocol,
+    options?: StreamTransportOptions,
+  ) {
+    const { loop, canWriteEof = true, extra = {}, onLost } = checkOptions(
+      options,
+    );
+    this.#conn = conn;
+    this.#protocol = protocol;
+    this.#loop = loop ?? getEventLoop();
+    this.#extra = extra;
+    this.#onLost = onLost;
+    this.#canWriteEof = canWriteEof;
+    try {
+      protocol.connectionMade(this);
+    } catch (error) {
+      this.#fatal(error, "Exception in protocol.connectionMade()");
+      return;
+    }
+    if (!this.#closing) this.#readLoop();
+  }
+
+  // ---- BaseTransport ----
+
+  /**
+   * Information about the connection: `"peername"`, `"sockname"`,
+   * `"socket"`, `"conn"`, plus transport-specific names; `fallback` for an
+   * unknown name.
+   */
+  getExtraInfo(name: string, fallback?: unknown): unknown {
+    switch (name) {
+      case "peername":
+        return this.#address("remoteAddr") ?? fallback;
+      case "sockname":
+        return this.#address("localAddr") ?? fallback;
+      case "socket":
+        return new TransportSocket(this.#conn);
+      case "conn":
+        return this.#conn;
+    }
+    return name in this.#extra ? this.#extra[name] : fallback;
+  }
+
+  /** Whether the transport is closing or closed. */
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  /** Flushes the write buffer, then closes; `connectionLost(null)` follows. */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#closedByUser = true;
+    this.#wake();
+    if (!this.#writing) this.#finish(null);
+  }
+
+  /** Replaces the protocol that receives the callbacks. */
+  setProtocol(protocol: BaseProtocol): void {
+    this.#protocol = protocol;
+  }
+
+  /** The protocol that receives the callbacks. */
+  getProtocol(): BaseProtocol {
+    return this.#protocol;
+  }
+
+  // ---- ReadTransport ----
+
+  /** Whether the transport is reading (not paused, not closing). */
+  isReading(): boolean {
+    return !this.#readPaused && !this.#closing;
+  }
+
+  /** Stops reading: no `dataReceived` until `resumeReading()`. */
+  pauseReading(): void {
+    if (this.#closing) return;
+    this.#readPaused = true;
+  }
+
+  /** Resumes reading after `pauseReading()`. */
+  resumeReading(): void {
+    if (this.#closing || !this.#readPaused) return;
+    this.#readPaused = false;
+    this.#wake();
+  }
+
+  // ---- WriteTransport ----
+
+  /**
+   * Queues `data` for writing; never blocks, never loses data. The bytes are
+   * copied, so later changes to `data` change nothing sent.
+   */
+  write(data: Uint8Array): void {
+    assertBytes(data);
+    this.#checkWritable();
+    const length = data.length;
+    if (length === 0) return;
+    this.#append(data);
+    if (!this.#writing) {
+      this.#writing = true;
+      queueMicrotask(() => this.#flush());
+    }
+    this.#maybePauseProtocol();
+  }
+
+  /** Writes each chunk of `list` in order (coalesced into one write). */
+  writeLines(list: Iterable<Uint8Array>): void {
+    if (
+      list === null || typeof list !== "object" || !(Symbol.iterator in list)
+    ) {
+      throw new TypeError("The list must be an iterable of Uint8Array");
+    }
+    const chunks = [...list];
+    for (const chunk of chunks) assertBytes(chunk, "list item");
+    for (const chunk of chunks) this.write(chunk);
+  }
+
+  /** Half-closes: sends EOF once the write buffer has drained. */
+  writeEof(): void {
+    if (!this.#canWriteEof) {
+      throw new Deno.errors.NotSupported(
+        "writeEof() is not supported on this transport (TLS cannot half-close)",
+      );
+    }
+    if (this.#closing || this.#eofWritten) return;
+    this.#eofWritten = true;
+    if (!this.#writing) this.#shutdownWrite();
+  }
+
+  /** Whether `writeEof()` is possible: true for TCP and Unix, false for TLS. */
+  canWriteEof(): boolean {
+    return this.#canWriteEof;
+  }
+
+  /** Closes at once, discarding the write buffer; `connectionLost(null)` follows. */
+  abort(): void {
+    this.#closedByUser = true;
+    this.#finish(null);
+  }
+
+  /**
+   * Sets the write flow-control marks: `pauseWriting()` above `high`,
+   * `resumeWriting()` at `low` or below. Defaults: high 64 KiB, low high/4.
+   */
+  setWriteBufferLimits(limits?: { high?: number; low?: number }): void {
+    let { high, low } = checkOptions(limits, "limits");
+    for (const [name, value] of [["high", high], ["low", low]] as const) {
+      if (value !== undefined && typeof value !== "number") {
+        throw new TypeError(`The ${name} mark must be a number`);
+      }
+    }
+    if (high === undefined) high = low === undefined ? DEFAULT_HIGH : 4 * low;
+    if (low === undefined) low = Math.floor(high / 4);
+    if (!(high >= low && low >= 0)) {
+      throw new RangeError(
+        `The high mark (${high}) must be >= the low mark (${low}) >= 0`,
+      );
+    }
+    this.#high = high;
+    this.#low = low;
+    this.#maybePauseProtocol();
+  }
+
+  /** Bytes queued and not yet accepted by the operating system. */
+  getWriteBufferSize(): number {
+    return this.#pendingLength + this.#inflightRemaining;
+  }
+
+  /** The flow-control marks as `[low, high]`. */
+  getWriteBufferLimits(): [low: number, high: number] {
+    return [this.#low, this.#high];
+  }
+
+  // ---- internals ----
+
+  #address(key: "remoteAddr" | "localAddr"): Deno.Addr | undefined {
+    try {
+      return this.#conn[key];
+    } catch {
+      return undefined;
+    }
+  }
+
+  #checkWritable(): void {
+    if (this.#eofWritten && !this.#lost) {
+      throw new Deno.errors.BadResource("Cannot write after writeEof()");
+    }
+    if (!this.#closing) return;
+    if (this.#lostError !== null) throw this.#lostError;
+    if (this.#closedByUser) {
+      throw new Deno.errors.BadResource("Cannot write to a closed transport");
+    }
+    throw new Deno.errors.BrokenPipe(
+      "Cannot write: the connection was closed",
+    );
+  }
+
+  #append(data: Uint8Array): void {
+    const needed = this.#pendingLength + data.length;
+    let pending = this.#pending;
+    if (pending === null || pending.length < needed) {
+      if (
+        pending === null && this.#spare !== null && this.#spare.length >= needed
+      ) {
+        pending = this.#spare;
+        this.#spare = null;
+      } else {
+        const grown = new Uint8Array(
+          Math.max(needed, 2 * (pending?.length ?? 0), 16 * 1024),
+        );
+        if (pending !== null) {
+          grown.set(pending.subarray(0, this.#pendingLength));
+        }
+        pending = grown;
+      }
+      this.#pending = pending;
+    }
+    pending.set(data, this.#pendingLength);
+    this.#pendingLength = needed;
+  }
+
+  async #flush(): Promise<void> {
+    const conn = this.#conn;
+    try {
+      while (this.#pendingLength > 0 && !this.#lost) {
+        const buffer = this.#pending!;
+        const length = this.#pendingLength;
+        this.#pending = null;
+        this.#pendingLength = 0;
+        this.#inflightRemaining = length;
+        let offset = 0;
+        while (offset < length) {
+          const op = conn.write(
+            offset === 0 && length === buffer.length
+              ? buffer
+              : buffer.subarray(offset, length),
+          );
+          this.#writeOp = op;
+          offset += await op;
+          this.#inflightRemaining = length - offset;
+          if (this.#lost) return;
+          this.#maybeResumeProtocol();
+        }
+        if (buffer.length <= KEEP_BUFFER) this.#spare = buffer;
+      }
+    } catch (error) {
+      this.#inflightRemaining = 0;
+      if (!this.#lost) this.#fatal(error, "Fatal write error on transport");
+      return;
+    } finally {
+      this.#writeOp = null;
+    }
+    this.#writing = false;
+    if (this.#lost) return;
+    if (this.#closing) this.#finish(null);
+    else if (this.#eofWritten) this.#shutdownWrite();
+  }
+
+  #shutdownWrite(): void {
+    this.#conn.closeWrite().catch((error) => {
+      if (!this.#lost) this.#fatal(error, "Fatal error on writeEof()");
+    });
+  }
+
+  #maybePauseProtocol(): void {
+    if (this.#protocolPaused || this.getWriteBufferSize() <= this.#high) return;
+    this.#protocolPaused = true;
+    try {
+      this.#protocol.pauseWriting();
+    } catch (exception) {
+      this.#report("protocol.pauseWriting() failed", exception);
+    }
+  }
+
+  #maybeResumeProtocol(): void {
+    if (!this.#protocolPaused || this.getWriteBufferSize() > this.#low) return;
+    this.#protocolPaused = false;
+    try {
+      this.#protocol.resumeWriting();
+    } catch (exception) {
+      this.#report("protocol.resumeWriting() failed", exception);
+    }
+  }
+
+  #wake(): void {
+    const wake = this.#wakeReader;
+    if (wake !== null) {
+      this.#wakeReader = null;
+      wake();
+    }
+  }
+
+  /** Resolves once reading may go on (not paused), or the transport closes. */
+  #waitForResume(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wakeReader = resolve;
+    });
+  }
+
+  async #readLoop(): Promise<void> {
+    const conn = this.#conn;
+    while (!this.#closing) {
+      if (this.#readPaused) {
+        await this.#waitForResume();
+        continue;
+      }
+      const protocol = this.#protocol;
+      const buffered = typeof (protocol as BufferedProtocol).getBuffer ===
+        "function";
+      let buffer: Uint8Array;
+      if (buffered) {
+        try {
+          buffer = (protocol as BufferedProtocol).getBuffer(-1);
+          if (!(buffer instanceof Uint8Array) || buffer.length === 0) {
+            throw new TypeError(
+              "getBuffer() must return a non-empty Uint8Array",
+            );
+          }
+        } catch (error) {
+          this.#fatal(error, "Exception in protocol.getBuffer()");
+          return;
+        }
+      } else {
+        buffer = this.#readBuffer ??= new Uint8Array(READ_SIZE);
+      }
+      let n: number | null;
+      try {
+        const op = conn.read(buffer);
+        this.#readOp = op;
+        n = await op;
+      } catch (error) {
+        this.#readOp = null;
+        if (!this.#closing) this.#fatal(error, "Fatal read error on transport");
+        return;
+      }
+      this.#readOp = null;
+      if (this.#closing) return;
+      if (n === null) {
+        this.#eofReceived();
+        return;
+      }
+      if (n === 0) continue;
+      // A read that was in flight when pauseReading() was called: hold it.
+      while (this.#readPaused && !this.#closing) await this.#waitForResume();
+      if (this.#closing) return;
+      try {
+        if (buffered) {
+          (this.#protocol as BufferedProtocol).bufferUpdated(n);
+        } else {
+          let data: Uint8Array;
+          if (n >= HANDOVER_SIZE) {
+            data = buffer.subarray(0, n);
+            this.#readBuffer = null;
+          } else {
+            data = buffer.slice(0, n);
+          }
+          (this.#protocol as Protocol).dataReceived(data);
+        }
+      } catch (error) {
+        this.#fatal(
+          error,
+          `Exception in protocol.${
+            buffered ? "bufferUpdated" : "dataReceived"
+          }()`,
+        );
+        return;
+      }
+    }
+  }
+
+  #eofReceived(): void {
+    let keepOpen: unknown = false;
+    const protocol = this.#protocol as Protocol;
+    try {
+      if (typeof protocol.eofReceived === "function") {
+        keepOpen = protocol.eofReceived();
+      }
+    } catch (error) {
+      this.#fatal(error, "Exception in protocol.eofReceived()");
+      return;
+    }
+    if (!keepOpen || !this.#canWriteEof) {
+      if (this.#closing) return;
+      this.#closing = true;
+      if (!this.#writing) this.#finish(null);
+    }
+  }
+
+  #report(message: string, exception: unknown): void {
+    this.#loop.callExceptionHandler({
+      message,
+      exception,
+      transport: this,
+      protocol: this.#protocol,
+    });
+  }
+
+  #fatal(error: unknown, message: string): void {
+    if (!isQuietError(error)) this.#report(message, error);
+    this.#finish(toError(error));
+  }
+
+  /** Closes the connection now and calls `connectionLost(exc)` once. */
+  #finish(exc: Error | null): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#closing = true;
+    this.#lostError = exc;
+    this.#pending = null;
+    this.#pendingLength = 0;
+    this.#spare = null;
+    this.#readBuffer = null;
+    this.#wake();
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+    const ops = [this.#readOp, this.#writeOp].filter((op) => op !== null);
+    const settled = ops.length === 0
+      ? Promise.resolve()
+      : Promise.allSettled(ops);
+    settled.then(() => {
+      this.#inflightRemaining = 0;
+      try {
+        this.#protocol.connectionLost(exc);
+      } catch (exception) {
+        this.#report("Exception in protocol.connectionLost()", exception);
+      }
+      this.#onLost?.(this);
+    });
+  }
+}

@@ -1,0 +1,106 @@
+// Internal argument checks shared by every module: one wording for each
+// kind of mistake, thrown at the call.
+
+/** Throws `TypeError` unless `data` is a `Uint8Array`. */
+export function assertBytes(data: unknown, what = "data"): Uint8Array {
+  if (!(data instanceof Uint8Array)) {
+    throw new TypeError(
+      `The ${what} must be a Uint8Array, got ${describe(data)}`,
+    );
+  }
+  return data;
+}
+
+/** Throws `TypeError`/`RangeError` unless `port` is an integer in 0–65535. */
+export function checkPort(port: unknown, what = "port"): number {
+  if (typeof port !== "number") {
+    throw new TypeError(`The ${what} must be a number, got ${describe(port)}`);
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(
+      `The ${what} must be an integer from 0 to 65535, got ${port}`,
+    );
+  }
+  return port;
+}
+
+/** Throws `TypeError` unless `value` is a string. */
+export function checkString(value: unknown, what: string): string {
+  if (typeof value !== "string") {
+    throw new TypeError(`The ${what} must be a string, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Throws `TypeError`/`RangeError` unless `value` is a finite number ≥ `min`. */
+export function checkNumber(value: unknown, what: string, min = 0): number {
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(`The ${what} must be a number, got ${describe(value)}`);
+  }
+  if (value < min || !Number.isFinite(value)) {
+    throw new RangeError(
+      `The ${what} must be a finite number of at least ${min}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/** Throws `TypeError` unless `fn` is a function. */
+export function checkFunction<F>(fn: F, what: string): F {
+  if (typeof fn !== "function") {
+    throw new TypeError(`The ${what} must be a function, got ${describe(fn)}`);
+  }
+  return fn;
+}
+
+/** Throws `TypeError` unless `options` is undefined or a plain object. */
+export function checkOptions<T extends object>(
+  options: T | undefined,
+  what = "options",
+): T {
+  if (options === undefined) return {} as T;
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `The ${what} must be an object, got ${describe(options)}`,
+    );
+  }
+  return options;
+}
+
+/** Throws `TypeError` unless `signal` is undefined or an `AbortSignal`. */
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `The signal must be an AbortSignal, got ${describe(signal)}`,
+    );
+  }
+  return signal;
+}
+
+/** Throws `NotSupported` naming an option that aionet cannot honour. */
+export function notSupported(feature: string, reason: string): never {
+  throw new Deno.errors.NotSupported(`${feature} is not supported: ${reason}`);
+}
+
+/** Throws `NotSupported` with the flag to add when `--unstable-net` is off. */
+export function requireUnstableNet(feature: string): void {
+  if (
+    typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function"
+  ) {
+    throw new Deno.errors.NotSupported(
+      `${feature} needs Deno's --unstable-net flag (or "unstable": ["net"] in deno.json)`,
+    );
+  }
+}
+
+/** A short description of a value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") {
+    return `an instance of ${value.constructor?.name ?? "Object"}`;
+  }
+  if (typeof value === "string") return `a string ("${value.slice(0, 20)}")`;
+  return `${typeof value} ${String(value)}`;
+}

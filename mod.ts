@@ -1,0 +1,23 @@
+/**
+ * aionet: Python asyncio's networking stack for Deno — transports and
+ * protocols, streams, datagrams, sockets, selectors and the event loop,
+ * with asyncio's names in camelCase.
+ *
+ * @example Streams echo, as `asyncio.open_connection`
+ * ```ts ignore
+ * import { openConnection } from "@aionet/aionet";
+ *
+ * const [reader, writer] = await openConnection({ hostname: "127.0.0.1", port: 8888 });
+ * writer.write(new TextEncoder().encode("hello\n"));
+ * await writer.drain();
+ * console.log(new TextDecoder().decode(await reader.readLine()));
+ * writer.close();
+ * await writer.waitClosed();
+ * ```
+ *
+ * @module
+ */
+
+export * from "./protocols.ts";
+export * from "./transports.ts";
+export * from "./events.ts";

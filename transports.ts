@@ -1,0 +1,711 @@
+/**
+ * Transports, as Python's `asyncio.transports`, and the functions that make
+ * them: {@linkcode createConnection}, {@linkcode createServer},
+ * {@linkcode createUnixConnection}, {@linkcode createUnixServer}.
+ *
+ * A transport owns a connection and calls its protocol's callbacks; the
+ * protocol writes through the transport. Writes never block and never lose
+ * data; small writes are coalesced; write flow control and read pausing
+ * work as in asyncio.
+ *
+ * Permissions: `--allow-net` (TCP), `--allow-read --allow-write` for Unix
+ * socket paths.
+ *
+ * @example Echo server and client
+ * ```ts
+ * import { createConnection, createServer, type Transport } from "@aionet/aionet/transports";
+ * import { Protocol } from "@aionet/aionet/protocols";
+ *
+ * class Echo extends Protocol {
+ *   #t?: Transport;
+ *   override connectionMade(t: Transport) { this.#t = t; }
+ *   override dataReceived(data: Uint8Array) { this.#t!.write(data); }
+ * }
+ * await using server = await createServer(() => new Echo(), { hostname: "127.0.0.1", port: 0 });
+ * const { port } = server.addrs[0] as Deno.NetAddr;
+ *
+ * const { promise, resolve } = Promise.withResolvers<string>();
+ * class Client extends Protocol {
+ *   override dataReceived(data: Uint8Array) { resolve(new TextDecoder().decode(data)); }
+ * }
+ * const [transport] = await createConnection(() => new Client(), { hostname: "127.0.0.1", port });
+ * transport.write(new TextEncoder().encode("ping"));
+ * console.log(await promise); // "ping"
+ * transport.close();
+ * ```
+ *
+ * @module
+ */
+
+import type { BaseProtocol } from "./protocols.ts";
+import { getEventLoop } from "./events.ts";
+import { StreamTransport } from "./_stream_transport.ts";
+import { Server } from "./_server.ts";
+import {
+  checkFunction,
+  checkNumber,
+  checkOptions,
+  checkPort,
+  checkSignal,
+  checkString,
+  describe,
+  notSupported,
+  requireUnstableNet,
+} from "./_validate.ts";
+
+export {
+  StreamTransport,
+  type StreamTransportOptions,
+} from "./_stream_transport.ts";
+export { Server } from "./_server.ts";
+export { TransportSocket } from "./_transport_socket.ts";
+
+/**
+ * What every transport has.
+ *
+ * @example Inspect a transport
+ * ```ts
+ * import type { BaseTransport } from "@aionet/aionet/transports";
+ *
+ * function describe(t: BaseTransport) {
+ *   return `${JSON.stringify(t.getExtraInfo("peername"))} closing=${t.isClosing()}`;
+ * }
+ * ```
+ */
+export interface BaseTransport {
+  /**
+   * Information about the transport by name: `"peername"`, `"sockname"`,
+   * `"socket"`, `"conn"`, and on TLS `"alpnProtocol"`; `fallback` for others.
+   */
+  getExtraInfo(name: string, fallback?: unknown): unknown;
+  /** Whether the transport is closing or closed. */
+  isClosing(): boolean;
+  /** Closes the transport (after flushing what it buffered). */
+  close(): void;
+  /** Replaces the protocol. */
+  setProtocol(protocol: BaseProtocol): void;
+  /** The current protocol. */
+  getProtocol(): BaseProtocol;
+}
+
+/**
+ * The read side of a stream transport.
+ *
+ * @example Back-pressure on reading
+ * ```ts
+ * import type { ReadTransport } from "@aionet/aionet/transports";
+ *
+ * function throttle(t: ReadTransport, busy: boolean) {
+ *   if (busy) t.pauseReading();
+ *   else t.resumeReading();
+ * }
+ * ```
+ */
+export interface ReadTransport extends BaseTransport {
+  /** Whether the transport is reading. */
+  isReading(): boolean;
+  /** No `dataReceived` until `resumeReading()`, even for a read in flight. */
+  pauseReading(): void;
+  /** Resumes reading. */
+  resumeReading(): void;
+}
+
+/**
+ * The write side of a stream transport.
+ *
+ * @example Write and half-close
+ * ```ts
+ * import type { WriteTransport } from "@aionet/aionet/transports";
+ *
+ * function finish(t: WriteTransport, last: Uint8Array) {
+ *   t.write(last);
+ *   if (t.canWriteEof()) t.writeEof();
+ *   else t.close();
+ * }
+ * ```
+ */
+export interface WriteTransport extends BaseTransport {
+  /** Queues bytes; never blocks, never loses data. */
+  write(data: Uint8Array): void;
+  /** Queues each chunk in order. */
+  writeLines(list: Iterable<Uint8Array>): void;
+  /** Half-closes once the buffer has drained. */
+  writeEof(): void;
+  /** Whether `writeEof()` is possible. */
+  canWriteEof(): boolean;
+  /** Closes now, discarding the buffer. */
+  abort(): void;
+  /** Sets the flow-control marks (default high 64 KiB, low high/4). */
+  setWriteBufferLimits(limits?: { high?: number; low?: number }): void;
+  /** Bytes buffered and not yet written. */
+  getWriteBufferSize(): number;
+  /** The flow-control marks as `[low, high]`. */
+  getWriteBufferLimits(): [low: number, high: number];
+}
+
+/**
+ * A bidirectional stream transport (TCP, Unix, TLS).
+ *
+ * @example Write from a protocol
+ * ```ts
+ * import type { Transport } from "@aionet/aionet/transports";
+ * import { Protocol } from "@aionet/aionet/protocols";
+ *
+ * class Greeter extends Protocol {
+ *   override connectionMade(t: Transport) {
+ *     t.write(new TextEncoder().encode("hello\n"));
+ *   }
+ * }
+ * ```
+ */
+export interface Transport extends ReadTransport, WriteTransport {}
+
+/** Where a datagram goes: a host and port, or a Unix socket path. */
+export type DatagramAddress = { hostname?: string; port: number } | {
+  path: string;
+};
+
+/**
+ * A datagram transport (UDP or Unix datagrams).
+ *
+ * @example Answer a datagram
+ * ```ts
+ * import type { DatagramTransport } from "@aionet/aionet/transports";
+ *
+ * function reply(t: DatagramTransport, addr: Deno.NetAddr) {
+ *   t.sendTo(new TextEncoder().encode("pong"), addr);
+ * }
+ * ```
+ */
+export interface DatagramTransport extends BaseTransport {
+  /** Sends one datagram to `addr` (or to the endpoint's `remoteAddr`). */
+  sendTo(data: Uint8Array, addr?: DatagramAddress): void;
+  /** Closes now, discarding queued datagrams. */
+  abort(): void;
+  /** Bytes queued and not yet sent. */
+  getWriteBufferSize(): number;
+}
+
+/**
+ * A child process seen as a transport.
+ *
+ * @example Stop a child
+ * ```ts
+ * import type { SubprocessTransport } from "@aionet/aionet/transports";
+ *
+ * function stop(t: SubprocessTransport) {
+ *   if (t.getReturnCode() === null) t.terminate();
+ * }
+ * ```
+ */
+export interface SubprocessTransport extends BaseTransport {
+  /** The child's process id. */
+  getPid(): number;
+  /** The exit code, minus the signal number, or `null` while running. */
+  getReturnCode(): number | null;
+  /** The transport of the child's stdin (0), stdout (1) or stderr (2). */
+  getPipeTransport(fd: 0 | 1 | 2): Transport | null;
+  /** Sends a signal to the child. */
+  sendSignal(signal: Deno.Signal): void;
+  /** Sends SIGTERM. */
+  terminate(): void;
+  /** Sends SIGKILL. */
+  kill(): void;
+}
+
+/** Client TLS options (`tls` of {@linkcode createConnection}). */
+export interface TlsClientOptions {
+  /** Extra CA certificates (PEM) to trust. */
+  caCerts?: string[];
+  /** The name to check the certificate against (asyncio's `server_hostname`). */
+  serverName?: string;
+  /** ALPN protocols to offer. */
+  alpnProtocols?: string[];
+  /** Handshake time limit in ms (default 60 000). */
+  handshakeTimeout?: number;
+}
+
+/** Server TLS options (`tls` of {@linkcode createServer}). */
+export interface TlsServerOptions {
+  /** Certificate chain, PEM. */
+  cert: string;
+  /** Private key, PEM. */
+  key: string;
+  /** ALPN protocols to accept. */
+  alpnProtocols?: string[];
+  /** Handshake time limit in ms (default 60 000). */
+  handshakeTimeout?: number;
+}
+
+/** Options of {@linkcode createConnection}. */
+export interface CreateConnectionOptions {
+  /** Host to connect to. Default `"127.0.0.1"`. */
+  hostname?: string;
+  /** Port to connect to (required unless `sock` is given). */
+  port?: number;
+  /** TLS: `true` for defaults or client options. */
+  tls?: boolean | TlsClientOptions;
+  /** Local address to bind: Deno cannot, so it throws `NotSupported`. */
+  localAddr?: { hostname?: string; port?: number };
+  /** Happy Eyeballs (RFC 8305) attempt delay in ms. */
+  happyEyeballsDelay?: number;
+  /** asyncio's `interleave`: Deno orders addresses itself (`NotSupported`). */
+  interleave?: number;
+  /** An already connected `Deno.Conn` to wrap instead of connecting. */
+  sock?: Deno.Conn;
+  /** Aborts the connection attempt. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode createServer}. */
+export interface CreateServerOptions {
+  /** Host or hosts to listen on. Default: Deno's (`"0.0.0.0"`). */
+  hostname?: string | string[];
+  /** Port; `0` picks a free one (read it from `server.addrs`). */
+  port?: number;
+  /** Listen backlog (default 100, as asyncio). */
+  backlog?: number;
+  /** `SO_REUSEPORT` (Linux): needs `--unstable-net`. */
+  reusePort?: boolean;
+  /** TLS server options. */
+  tls?: TlsServerOptions;
+  /** Accept at once (default `true`); `false` binds only. */
+  startServing?: boolean;
+  /** Enable TCP keep-alive on accepted connections. */
+  keepAlive?: boolean;
+  /** An existing `Deno.Listener` to serve instead of listening. */
+  sock?: Deno.Listener;
+  /** Closes the server when aborted. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode createUnixConnection}. */
+export interface CreateUnixConnectionOptions {
+  /** Socket path (a leading `"\0"` names an abstract socket, Linux). */
+  path?: string;
+  /** TLS over the Unix socket. */
+  tls?: boolean | TlsClientOptions;
+  /** An already connected Unix `Deno.Conn`. */
+  sock?: Deno.Conn;
+  /** Aborts the connection attempt. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode createUnixServer}. */
+export interface CreateUnixServerOptions {
+  /** Socket path (a leading `"\0"` names an abstract socket, Linux). */
+  path?: string;
+  /** Listen backlog: Deno does not expose it for Unix sockets (accepted, unused). */
+  backlog?: number;
+  /** Accept at once (default `true`). */
+  startServing?: boolean;
+  /** Remove the socket file when the server closes (default `true`; `false` is `NotSupported`). */
+  cleanupSocket?: boolean;
+  /** An existing Unix `Deno.Listener`. */
+  sock?: Deno.Listener;
+  /** TLS server options. */
+  tls?: TlsServerOptions;
+  /** Closes the server when aborted. */
+  signal?: AbortSignal;
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ??
+    new DOMException("The operation was aborted", "AbortError");
+}
+
+function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Wraps `conn` in a transport for a new protocol; closes `conn` on failure. */
+function startTransport<P extends BaseProtocol>(
+  conn: Deno.Conn,
+  protocolFactory: () => P,
+  signal: AbortSignal | undefined,
+): [StreamTransport, P] {
+  if (signal?.aborted) {
+    closeQuietly(conn);
+    throw abortReason(signal);
+  }
+  if ("setNoDelay" in conn && conn.remoteAddr.transport === "tcp") {
+    (conn as Deno.TcpConn).setNoDelay(true);
+  }
+  let protocol: P;
+  try {
+    protocol = protocolFactory();
+  } catch (error) {
+    closeQuietly(conn);
+    throw error;
+  }
+  const transport = new StreamTransport(conn, protocol, {
+    loop: getEventLoop(),
+  });
+  return [transport, protocol];
+}
+
+function rejectTls(tls: unknown): void {
+  if (tls !== undefined && tls !== false) {
+    notSupported("The tls option", "TLS arrives in aionet 0.2");
+  }
+}
+
+/**
+ * Opens a TCP connection and wraps it in a transport for a new protocol
+ * (asyncio's `loop.create_connection`). Resolves after `connectionMade`.
+ *
+ * Refused connections reject with `Deno.errors.ConnectionRefused`; an
+ * aborted `signal` rejects with its reason.
+ *
+ * @example Send a line and close
+ * ```ts ignore
+ * import { createConnection } from "@aionet/aionet/transports";
+ * import { Protocol } from "@aionet/aionet/protocols";
+ *
+ * const [transport] = await createConnection(() => new Protocol(), {
+ *   hostname: "127.0.0.1",
+ *   port: 8888,
+ * });
+ * transport.write(new TextEncoder().encode("hello\n"));
+ * transport.close();
+ * ```
+ */
+export async function createConnection<P extends BaseProtocol>(
+  protocolFactory: () => P,
+  options: CreateConnectionOptions,
+): Promise<[StreamTransport, P]> {
+  checkFunction(protocolFactory, "protocol factory");
+  const {
+    hostname,
+    port,
+    tls,
+    localAddr,
+    happyEyeballsDelay,
+    interleave,
+    sock,
+    signal,
+  } = checkOptions(options);
+  checkSignal(signal);
+  rejectTls(tls);
+  if (localAddr !== undefined) {
+    notSupported(
+      "localAddr",
+      "Deno.connect cannot bind a local address before connecting",
+    );
+  }
+  if (interleave !== undefined) {
+    notSupported(
+      "interleave",
+      "Deno.connect orders the addresses itself; use happyEyeballsDelay",
+    );
+  }
+  if (signal?.aborted) throw abortReason(signal);
+  if (sock !== undefined) {
+    if (hostname !== undefined || port !== undefined) {
+      throw new TypeError("The hostname and port cannot be given with sock");
+    }
+    checkConn(sock);
+    return startTransport(sock, protocolFactory, signal);
+  }
+  const connectOptions: Deno.ConnectOptions = {
+    hostname: hostname === undefined
+      ? "127.0.0.1"
+      : checkString(hostname, "hostname"),
+    port: checkPort(port),
+    transport: "tcp",
+  };
+  if (happyEyeballsDelay !== undefined) {
+    connectOptions.autoSelectFamily = true;
+    connectOptions.autoSelectFamilyAttemptDelay = checkNumber(
+      happyEyeballsDelay,
+      "happyEyeballsDelay",
+    );
+  }
+  if (signal !== undefined) connectOptions.signal = signal;
+  let conn: Deno.Conn;
+  try {
+    conn = await Deno.connect(connectOptions);
+  } catch (error) {
+    if (signal?.aborted) throw abortReason(signal);
+    throw error;
+  }
+  return startTransport(conn, protocolFactory, signal);
+}
+
+function checkConn(sock: unknown): void {
+  if (
+    sock === null || typeof sock !== "object" ||
+    typeof (sock as Deno.Conn).read !== "function" ||
+    typeof (sock as Deno.Conn).write !== "function"
+  ) {
+    throw new TypeError(`The sock must be a Deno.Conn, got ${describe(sock)}`);
+  }
+}
+
+function checkListener(sock: unknown): Deno.Listener {
+  if (
+    sock === null || typeof sock !== "object" ||
+    typeof (sock as Deno.Listener).accept !== "function"
+  ) {
+    throw new TypeError(
+      `The sock must be a Deno.Listener, got ${describe(sock)}`,
+    );
+  }
+  return sock as Deno.Listener;
+}
+
+function checkBacklog(backlog: unknown): number {
+  const value = checkNumber(backlog, "backlog", 0);
+  if (!Number.isInteger(value)) {
+    throw new RangeError(`The backlog must be an integer, got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * Listens on TCP and serves each connection with a new protocol (asyncio's
+ * `loop.create_server`). With `startServing: false` it binds at once but
+ * accepts nothing until `startServing()` or `serveForever()`.
+ *
+ * @example A server that greets and closes
+ * ```ts
+ * import { createServer, type Transport } from "@aionet/aionet/transports";
+ * import { Protocol } from "@aionet/aionet/protocols";
+ *
+ * class Hello extends Protocol {
+ *   override connectionMade(t: Transport) {
+ *     t.write(new TextEncoder().encode("hello\n"));
+ *     t.close();
+ *   }
+ * }
+ * await using server = await createServer(() => new Hello(), {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ * });
+ * console.log((server.addrs[0] as Deno.NetAddr).port > 0); // true
+ * ```
+ */
+export function createServer(
+  protocolFactory: () => BaseProtocol,
+  options?: CreateServerOptions,
+): Promise<Server> {
+  try {
+    return Promise.resolve(createServerSync(protocolFactory, options));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function createServerSync(
+  protocolFactory: () => BaseProtocol,
+  options: CreateServerOptions | undefined,
+): Server {
+  checkFunction(protocolFactory, "protocol factory");
+  const {
+    hostname,
+    port = 0,
+    backlog = 100,
+    reusePort,
+    tls,
+    startServing = true,
+    keepAlive,
+    sock,
+    signal,
+  } = checkOptions(options);
+  checkSignal(signal);
+  rejectTls(tls);
+  if (signal?.aborted) throw abortReason(signal);
+  let listeners: Deno.Listener[];
+  if (sock !== undefined) {
+    if (hostname !== undefined || options?.port !== undefined) {
+      throw new TypeError("The hostname and port cannot be given with sock");
+    }
+    listeners = [checkListener(sock)];
+  } else {
+    checkPort(port);
+    const tcpBacklog = checkBacklog(backlog);
+    if (reusePort) requireUnstableNet("reusePort");
+    const hostnames = hostname === undefined
+      ? [undefined]
+      : Array.isArray(hostname)
+      ? hostname
+      : [hostname];
+    if (hostnames.length === 0) {
+      throw new RangeError("The hostname list must not be empty");
+    }
+    for (const h of hostnames) if (h !== undefined) checkString(h, "hostname");
+    listeners = [];
+    try {
+      for (const h of hostnames) {
+        const listenOptions: Deno.TcpListenOptions & { reusePort?: boolean } = {
+          port,
+          tcpBacklog,
+        };
+        if (h !== undefined) listenOptions.hostname = h;
+        if (reusePort) listenOptions.reusePort = true;
+        listeners.push(Deno.listen(listenOptions));
+      }
+    } catch (error) {
+      listeners.forEach(closeQuietly);
+      throw error;
+    }
+  }
+  const server = new Server({
+    loop: getEventLoop(),
+    listeners,
+    protocolFactory,
+    keepAlive: keepAlive ?? false,
+    signal,
+  });
+  if (startServing) server.startServing();
+  return server;
+}
+
+/**
+ * Connects to a Unix stream socket (asyncio's
+ * `loop.create_unix_connection`). Needs `--allow-read --allow-write`.
+ *
+ * @example
+ * ```ts ignore
+ * import { createUnixConnection } from "@aionet/aionet/transports";
+ * import { Protocol } from "@aionet/aionet/protocols";
+ *
+ * const [transport] = await createUnixConnection(() => new Protocol(), {
+ *   path: "/tmp/echo.sock",
+ * });
+ * transport.close();
+ * ```
+ */
+export async function createUnixConnection<P extends BaseProtocol>(
+  protocolFactory: () => P,
+  options: CreateUnixConnectionOptions,
+): Promise<[StreamTransport, P]> {
+  checkFunction(protocolFactory, "protocol factory");
+  const { path, tls, sock, signal } = checkOptions(options);
+  checkSignal(signal);
+  rejectTls(tls);
+  if (signal?.aborted) throw abortReason(signal);
+  if (sock !== undefined) {
+    if (path !== undefined) {
+      throw new TypeError("The path cannot be given with sock");
+    }
+    checkConn(sock);
+    return startTransport(sock, protocolFactory, signal);
+  }
+  checkPath(path);
+  const connecting = Deno.connect({ transport: "unix", path: path! });
+  let conn: Deno.Conn;
+  if (signal === undefined) {
+    conn = await connecting;
+  } else {
+    const { promise: aborted, reject } = Promise.withResolvers<never>();
+    const onAbort = () => reject(abortReason(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      conn = await Promise.race([connecting, aborted]);
+    } catch (error) {
+      connecting.then(closeQuietly, () => {});
+      throw error;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+  return startTransport(conn, protocolFactory, signal);
+}
+
+function checkPath(path: unknown): string {
+  checkString(path, "path");
+  if ((path as string).length === 0) {
+    throw new RangeError("The path must not be empty");
+  }
+  return path as string;
+}
+
+/** Removes a stale socket file at `path`; never deletes anything else. */
+function removeStaleSocket(path: string): void {
+  if (path.startsWith("\0")) return;
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (info.isSocket !== true) {
+    throw new Deno.errors.AddrInUse(
+      `Cannot listen on ${path}: the path exists and is not a socket`,
+    );
+  }
+  Deno.removeSync(path);
+}
+
+/**
+ * Listens on a Unix stream socket (asyncio's `loop.create_unix_server`). A
+ * stale socket file at `path` is removed first; a path that exists and is
+ * not a socket is never deleted (`AddrInUse`). The socket file is removed
+ * when the server closes. Needs `--allow-read --allow-write`.
+ *
+ * @example
+ * ```ts
+ * import { createUnixServer } from "@aionet/aionet/transports";
+ * import { Protocol } from "@aionet/aionet/protocols";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await using server = await createUnixServer(() => new Protocol(), {
+ *   path: `${dir}/echo.sock`,
+ * });
+ * console.log(server.addrs[0]);
+ * ```
+ */
+export function createUnixServer(
+  protocolFactory: () => BaseProtocol,
+  options: CreateUnixServerOptions,
+): Promise<Server> {
+  try {
+    checkFunction(protocolFactory, "protocol factory");
+    const {
+      path,
+      backlog,
+      startServing = true,
+      cleanupSocket = true,
+      sock,
+      tls,
+      signal,
+    } = checkOptions(options);
+    checkSignal(signal);
+    rejectTls(tls);
+    if (backlog !== undefined) checkBacklog(backlog);
+    if (cleanupSocket === false) {
+      notSupported(
+        "cleanupSocket: false",
+        "Deno removes the socket file when a Unix listener closes",
+      );
+    }
+    if (signal?.aborted) throw abortReason(signal);
+    let listener: Deno.Listener;
+    if (sock !== undefined) {
+      if (path !== undefined) {
+        throw new TypeError("The path cannot be given with sock");
+      }
+      listener = checkListener(sock);
+    } else {
+      checkPath(path);
+      removeStaleSocket(path!);
+      listener = Deno.listen({ transport: "unix", path: path! });
+    }
+    const server = new Server({
+      loop: getEventLoop(),
+      listeners: [listener],
+      protocolFactory,
+      signal,
+    });
+    if (startServing) server.startServing();
+    return Promise.resolve(server);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
