@@ -10,14 +10,20 @@ import { TransportSocket } from "./_transport_socket.ts";
 /** Pause after an accept error (EMFILE and the like), as asyncio does. */
 const ACCEPT_RETRY_DELAY = 100;
 
+/** A connection ready to serve, with its extra transport information. */
+export interface AcceptedConn {
+  conn: Deno.Conn;
+  extra?: Record<string, unknown>;
+}
+
 /** Internal options of {@linkcode Server}. */
 export interface ServerInit {
   loop: EventLoop;
   listeners: Deno.Listener[];
   protocolFactory: () => BaseProtocol;
   keepAlive?: boolean;
-  /** Wraps an accepted connection (TLS handshake, stream adapters…). */
-  accept?: (conn: Deno.Conn) => Promise<Deno.Conn> | Deno.Conn;
+  /** Prepares an accepted connection (TLS handshake) before it is served. */
+  accept?: (conn: Deno.Conn) => Promise<AcceptedConn>;
   /** Extra transport options for accepted connections. */
   canWriteEof?: boolean;
   signal?: AbortSignal;
@@ -53,7 +59,7 @@ export class Server {
   #listeners: Deno.Listener[];
   #protocolFactory: () => BaseProtocol;
   #keepAlive: boolean;
-  #accept: ((conn: Deno.Conn) => Promise<Deno.Conn> | Deno.Conn) | undefined;
+  #accept: ((conn: Deno.Conn) => Promise<AcceptedConn>) | undefined;
   #canWriteEof: boolean;
   #serving = false;
   #closed = false;
@@ -227,7 +233,7 @@ export class Server {
     const pending = Promise.resolve()
       .then(() => this.#accept!(conn))
       .then(
-        (wrapped) => this.#start(wrapped),
+        (accepted) => this.#start(accepted.conn, accepted.extra),
         (error) => {
           try {
             conn.close();
@@ -248,7 +254,7 @@ export class Server {
     this.#handshakes.add(pending);
   }
 
-  #start(conn: Deno.Conn): void {
+  #start(conn: Deno.Conn, extra?: Record<string, unknown>): void {
     let protocol: BaseProtocol;
     try {
       protocol = this.#protocolFactory();
@@ -264,6 +270,7 @@ export class Server {
     const transport = new StreamTransport(conn, protocol, {
       loop: this.#loop,
       canWriteEof: this.#canWriteEof,
+      extra,
       onLost: (t) => {
         this.#transports.delete(t);
         this.#checkIdle();

@@ -39,6 +39,11 @@ export interface StreamTransportOptions {
   extra?: Record<string, unknown>;
   /** Called once after `connectionLost` (server bookkeeping). */
   onLost?: (transport: StreamTransport) => void;
+  /**
+   * Whether to call `connectionMade` (default `true`; `false` when the
+   * protocol is already connected, as after `startTls`).
+   */
+  callConnectionMade?: boolean;
 }
 
 /**
@@ -100,9 +105,13 @@ export class StreamTransport implements Transport {
     protocol: BaseProtocol,
     options?: StreamTransportOptions,
   ) {
-    const { loop, canWriteEof = true, extra = {}, onLost } = checkOptions(
-      options,
-    );
+    const {
+      loop,
+      canWriteEof = true,
+      extra = {},
+      onLost,
+      callConnectionMade = true,
+    } = checkOptions(options);
     this.#conn = conn;
     this.#protocol = protocol;
     this.#loop = loop ?? getEventLoop();
@@ -110,7 +119,7 @@ export class StreamTransport implements Transport {
     this.#onLost = onLost;
     this.#canWriteEof = canWriteEof;
     try {
-      protocol.connectionMade(this);
+      if (callConnectionMade) protocol.connectionMade(this);
     } catch (error) {
       this.#fatal(error, "Exception in protocol.connectionMade()");
       return;

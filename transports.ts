@@ -39,8 +39,20 @@
 
 import type { BaseProtocol } from "./protocols.ts";
 import { getEventLoop } from "./events.ts";
-import { StreamTransport } from "./_stream_transport.ts";
-import { Server } from "./_server.ts";
+import { Protocol } from "./protocols.ts";
+import {
+  StreamTransport,
+  type StreamTransportOptions,
+} from "./_stream_transport.ts";
+import { type AcceptedConn, Server } from "./_server.ts";
+import {
+  clientTlsSettings,
+  connectTls,
+  nativeHandshake,
+  type ServerTlsSettings,
+  serverTlsSettings,
+  upgradeTransport,
+} from "./_tls.ts";
 import {
   checkFunction,
   checkNumber,
@@ -327,6 +339,7 @@ function startTransport<P extends BaseProtocol>(
   conn: Deno.Conn,
   protocolFactory: () => P,
   signal: AbortSignal | undefined,
+  options: StreamTransportOptions = {},
 ): [StreamTransport, P] {
   if (signal?.aborted) {
     closeQuietly(conn);
@@ -344,14 +357,32 @@ function startTransport<P extends BaseProtocol>(
   }
   const transport = new StreamTransport(conn, protocol, {
     loop: getEventLoop(),
+    ...options,
   });
   return [transport, protocol];
 }
 
-function rejectTls(tls: unknown): void {
-  if (tls !== undefined && tls !== false) {
-    notSupported("The tls option", "TLS arrives in aionet 0.2");
-  }
+/** Options of a transport over TLS, with what the handshake told. */
+function tlsTransportOptions(
+  extra: Record<string, unknown>,
+): StreamTransportOptions {
+  return { canWriteEof: false, extra };
+}
+
+/** A plaintext transport that only carries TLS records for an upgrade. */
+function rawTransport(conn: Deno.Conn): StreamTransport {
+  return new StreamTransport(conn, new Protocol(), { loop: getEventLoop() });
+}
+
+/** The server-side accept step for TLS over any connection (node:tls). */
+function upgradeOnAccept(
+  settings: ServerTlsSettings,
+): (conn: Deno.Conn) => Promise<AcceptedConn> {
+  return (conn) =>
+    upgradeTransport(rawTransport(conn), {
+      serverSide: true,
+      server: settings,
+    });
 }
 
 /**
@@ -390,7 +421,7 @@ export async function createConnection<P extends BaseProtocol>(
     signal,
   } = checkOptions(options);
   checkSignal(signal);
-  rejectTls(tls);
+  const tlsSettings = clientTlsSettings(tls);
   if (localAddr !== undefined) {
     notSupported(
       "localAddr",
@@ -409,7 +440,19 @@ export async function createConnection<P extends BaseProtocol>(
       throw new TypeError("The hostname and port cannot be given with sock");
     }
     checkConn(sock);
-    return startTransport(sock, protocolFactory, signal);
+    if (tlsSettings === null) {
+      return startTransport(sock, protocolFactory, signal);
+    }
+    const { conn, extra } = await upgradeTransport(rawTransport(sock), {
+      serverSide: false,
+      client: tlsSettings,
+    });
+    return startTransport(
+      conn,
+      protocolFactory,
+      signal,
+      tlsTransportOptions(extra),
+    );
   }
   const connectOptions: Deno.ConnectOptions = {
     hostname: hostname === undefined
@@ -426,14 +469,24 @@ export async function createConnection<P extends BaseProtocol>(
     );
   }
   if (signal !== undefined) connectOptions.signal = signal;
-  let conn: Deno.Conn;
+  let conn: Deno.TcpConn;
   try {
     conn = await Deno.connect(connectOptions);
   } catch (error) {
     if (signal?.aborted) throw abortReason(signal);
     throw error;
   }
-  return startTransport(conn, protocolFactory, signal);
+  if (tlsSettings === null) {
+    return startTransport(conn, protocolFactory, signal);
+  }
+  conn.setNoDelay(true);
+  const secured = await connectTls(conn, connectOptions.hostname!, tlsSettings);
+  return startTransport(
+    secured.conn,
+    protocolFactory,
+    signal,
+    tlsTransportOptions(secured.extra),
+  );
 }
 
 function checkConn(sock: unknown): void {
@@ -517,18 +570,23 @@ function createServerSync(
     signal,
   } = checkOptions(options);
   checkSignal(signal);
-  rejectTls(tls);
+  const tlsSettings = serverTlsSettings(tls);
   if (signal?.aborted) throw abortReason(signal);
   let listeners: Deno.Listener[];
+  let accept: ((conn: Deno.Conn) => Promise<AcceptedConn>) | undefined;
   if (sock !== undefined) {
     if (hostname !== undefined || options?.port !== undefined) {
       throw new TypeError("The hostname and port cannot be given with sock");
     }
     listeners = [checkListener(sock)];
+    if (tlsSettings !== null) accept = upgradeOnAccept(tlsSettings);
   } else {
     checkPort(port);
     const tcpBacklog = checkBacklog(backlog);
     if (reusePort) requireUnstableNet("reusePort");
+    if (reusePort && tlsSettings !== null) {
+      notSupported("reusePort with tls", "Deno.listenTls has no reusePort");
+    }
     const hostnames = hostname === undefined
       ? [undefined]
       : Array.isArray(hostname)
@@ -547,11 +605,25 @@ function createServerSync(
         };
         if (h !== undefined) listenOptions.hostname = h;
         if (reusePort) listenOptions.reusePort = true;
-        listeners.push(Deno.listen(listenOptions));
+        listeners.push(
+          tlsSettings === null ? Deno.listen(listenOptions) : Deno.listenTls({
+            ...listenOptions,
+            cert: tlsSettings.cert,
+            key: tlsSettings.key,
+            alpnProtocols: tlsSettings.alpnProtocols,
+          }),
+        );
       }
     } catch (error) {
       listeners.forEach(closeQuietly);
       throw error;
+    }
+    if (tlsSettings !== null) {
+      const timeout = tlsSettings.handshakeTimeout;
+      accept = async (conn) => ({
+        conn,
+        extra: await nativeHandshake(conn as Deno.TlsConn, timeout),
+      });
     }
   }
   const server = new Server({
@@ -559,6 +631,8 @@ function createServerSync(
     listeners,
     protocolFactory,
     keepAlive: keepAlive ?? false,
+    accept,
+    canWriteEof: tlsSettings === null,
     signal,
   });
   if (startServing) server.startServing();
@@ -587,34 +661,54 @@ export async function createUnixConnection<P extends BaseProtocol>(
   checkFunction(protocolFactory, "protocol factory");
   const { path, tls, sock, signal } = checkOptions(options);
   checkSignal(signal);
-  rejectTls(tls);
+  const tlsSettings = clientTlsSettings(tls);
+  if (tlsSettings !== null && tlsSettings.serverName === undefined) {
+    throw new TypeError("TLS over a Unix socket needs tls.serverName");
+  }
   if (signal?.aborted) throw abortReason(signal);
+  let conn: Deno.Conn;
   if (sock !== undefined) {
     if (path !== undefined) {
       throw new TypeError("The path cannot be given with sock");
     }
     checkConn(sock);
-    return startTransport(sock, protocolFactory, signal);
-  }
-  checkPath(path);
-  const connecting = Deno.connect({ transport: "unix", path: path! });
-  let conn: Deno.Conn;
-  if (signal === undefined) {
-    conn = await connecting;
+    conn = sock;
   } else {
-    const { promise: aborted, reject } = Promise.withResolvers<never>();
-    const onAbort = () => reject(abortReason(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      conn = await Promise.race([connecting, aborted]);
-    } catch (error) {
-      connecting.then(closeQuietly, () => {});
-      throw error;
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
+    checkPath(path);
+    conn = await connectUnix(path!, signal);
   }
-  return startTransport(conn, protocolFactory, signal);
+  if (tlsSettings === null) {
+    return startTransport(conn, protocolFactory, signal);
+  }
+  const secured = await upgradeTransport(rawTransport(conn), {
+    serverSide: false,
+    client: tlsSettings,
+  });
+  return startTransport(
+    secured.conn,
+    protocolFactory,
+    signal,
+    tlsTransportOptions(secured.extra),
+  );
+}
+
+async function connectUnix(
+  path: string,
+  signal: AbortSignal | undefined,
+): Promise<Deno.Conn> {
+  const connecting = Deno.connect({ transport: "unix", path });
+  if (signal === undefined) return await connecting;
+  const { promise: aborted, reject } = Promise.withResolvers<never>();
+  const onAbort = () => reject(abortReason(signal));
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await Promise.race([connecting, aborted]);
+  } catch (error) {
+    connecting.then(closeQuietly, () => {});
+    throw error;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
 }
 
 function checkPath(path: unknown): string {
@@ -677,7 +771,7 @@ export function createUnixServer(
       signal,
     } = checkOptions(options);
     checkSignal(signal);
-    rejectTls(tls);
+    const tlsSettings = serverTlsSettings(tls);
     if (backlog !== undefined) checkBacklog(backlog);
     if (cleanupSocket === false) {
       notSupported(
@@ -701,6 +795,8 @@ export function createUnixServer(
       loop: getEventLoop(),
       listeners: [listener],
       protocolFactory,
+      accept: tlsSettings === null ? undefined : upgradeOnAccept(tlsSettings),
+      canWriteEof: tlsSettings === null,
       signal,
     });
     if (startServing) server.startServing();
@@ -708,4 +804,101 @@ export function createUnixServer(
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/** Options of {@linkcode startTls}. */
+export interface StartTlsOptions {
+  /** Act as the TLS server (needs `cert` and `key`). Default `false`. */
+  serverSide?: boolean;
+  /** Client: the name to check the certificate against (default: the peer's IP). */
+  serverName?: string;
+  /** Client: extra CA certificates (PEM) to trust. */
+  caCerts?: string[];
+  /** Server: certificate chain, PEM. */
+  cert?: string;
+  /** Server: private key, PEM. */
+  key?: string;
+  /** ALPN protocols to offer (client) or accept (server). */
+  alpnProtocols?: string[];
+  /** Handshake time limit in ms (default 60 000). */
+  handshakeTimeout?: number;
+}
+
+/**
+ * Upgrades a live stream transport to TLS (asyncio's `loop.start_tls`),
+ * client or server side, and returns the new transport; `protocol` receives
+ * the decrypted data from then on (its `connectionMade` is not called
+ * again). The old transport must not be used afterwards.
+ *
+ * TLS runs over the existing transport (node:tls over the transport's
+ * bytes), so the upgrade works while a read is pending, on TCP and Unix
+ * sockets. Certificates are always verified on the client side.
+ *
+ * @example STARTTLS on the client side
+ * ```ts ignore
+ * import { createConnection, startTls } from "@aionet/aionet/transports";
+ * import { Protocol } from "@aionet/aionet/protocols";
+ *
+ * const protocol = new Protocol();
+ * const [plain] = await createConnection(() => protocol, { hostname: "127.0.0.1", port: 2525 });
+ * // ... plaintext exchange that agrees on STARTTLS ...
+ * const secure = await startTls(plain, protocol, { serverName: "localhost" });
+ * secure.write(new TextEncoder().encode("EHLO me\r\n"));
+ * ```
+ */
+export async function startTls(
+  transport: Transport,
+  protocol: BaseProtocol,
+  options?: StartTlsOptions,
+): Promise<StreamTransport> {
+  if (!(transport instanceof StreamTransport)) {
+    throw new TypeError(
+      `startTls() needs a stream transport made by aionet, got ${
+        describe(transport)
+      }`,
+    );
+  }
+  if (protocol === null || typeof protocol !== "object") {
+    throw new TypeError(
+      `The protocol must be an object, got ${describe(protocol)}`,
+    );
+  }
+  const {
+    serverSide = false,
+    serverName,
+    caCerts,
+    cert,
+    key,
+    alpnProtocols,
+    handshakeTimeout,
+  } = checkOptions(options);
+  if (transport.isClosing()) {
+    throw new Deno.errors.BadResource("Cannot start TLS on a closed transport");
+  }
+  const upgrade = serverSide
+    ? {
+      serverSide: true,
+      server: serverTlsSettings({
+        cert,
+        key,
+        alpnProtocols,
+        handshakeTimeout,
+      })!,
+    }
+    : {
+      serverSide: false,
+      client: clientTlsSettings({
+        serverName,
+        caCerts,
+        alpnProtocols,
+        handshakeTimeout,
+      })!,
+    };
+  const { conn, extra } = await upgradeTransport(transport, upgrade);
+  return new StreamTransport(conn, protocol, {
+    loop: getEventLoop(),
+    canWriteEof: false,
+    extra,
+    callConnectionMade: false,
+  });
 }

@@ -1,0 +1,446 @@
+// TLS for transports: option checks, handshakes with a time limit over
+// Deno's native TLS, and the upgrade of a live transport (startTls) by
+// running node:tls over it, as asyncio's sslproto runs TLS over a memory BIO.
+
+import * as nodeTls from "node:tls";
+import { Duplex } from "node:stream";
+import { Protocol } from "./protocols.ts";
+import type { StreamTransport } from "./_stream_transport.ts";
+import {
+  checkNumber,
+  checkOptions,
+  checkString,
+  describe,
+} from "./_validate.ts";
+
+/** asyncio's default TLS handshake time limit (60 s). */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 60_000;
+
+/** Buffered decrypted bytes above which the TLS socket is paused. */
+const READ_HIGH = 256 * 1024;
+
+/** Client TLS settings after checking. */
+export interface ClientTlsSettings {
+  caCerts?: string[];
+  serverName?: string;
+  alpnProtocols?: string[];
+  handshakeTimeout: number;
+}
+
+/** Server TLS settings after checking. */
+export interface ServerTlsSettings {
+  cert: string;
+  key: string;
+  alpnProtocols?: string[];
+  handshakeTimeout: number;
+}
+
+function checkStringList(value: unknown, what: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
+    throw new TypeError(
+      `The ${what} must be an array of strings, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+function checkTimeout(value: unknown): number {
+  if (value === undefined) return DEFAULT_HANDSHAKE_TIMEOUT;
+  const timeout = checkNumber(value, "handshakeTimeout");
+  if (timeout === 0) {
+    throw new RangeError("The handshakeTimeout must be greater than 0");
+  }
+  return timeout;
+}
+
+/** Checks a client `tls` option; `null` when TLS is off. */
+export function clientTlsSettings(tls: unknown): ClientTlsSettings | null {
+  if (tls === undefined || tls === false) return null;
+  if (tls === true) return { handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT };
+  const options = checkOptions(tls as Record<string, unknown>, "tls option");
+  for (const key of Object.keys(options)) {
+    if (
+      !["caCerts", "serverName", "alpnProtocols", "handshakeTimeout"].includes(
+        key,
+      )
+    ) {
+      throw new TypeError(
+        `Unknown client TLS option "${key}" (certificate checks cannot be turned off)`,
+      );
+    }
+  }
+  return {
+    caCerts: checkStringList(options.caCerts, "caCerts"),
+    serverName: options.serverName === undefined
+      ? undefined
+      : checkString(options.serverName, "serverName"),
+    alpnProtocols: checkStringList(options.alpnProtocols, "alpnProtocols"),
+    handshakeTimeout: checkTimeout(options.handshakeTimeout),
+  };
+}
+
+/** Checks a server `tls` option; `null` when TLS is off. */
+export function serverTlsSettings(tls: unknown): ServerTlsSettings | null {
+  if (tls === undefined) return null;
+  const options = checkOptions(tls as Record<string, unknown>, "tls option");
+  return {
+    cert: checkString(options.cert, "TLS cert (PEM)"),
+    key: checkString(options.key, "TLS key (PEM)"),
+    alpnProtocols: checkStringList(options.alpnProtocols, "alpnProtocols"),
+    handshakeTimeout: checkTimeout(options.handshakeTimeout),
+  };
+}
+
+/**
+ * Settles with `promise`, or rejects with `TimedOut` after `ms` (calling
+ * `onTimeout` to release what the promise waits on). The timer is cleared.
+ */
+export async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  onTimeout: () => void,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new Deno.errors.TimedOut(`${what} timed out after ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Runs a native (Deno) TLS handshake with a time limit; closes on failure. */
+export async function nativeHandshake(
+  conn: Deno.TlsConn,
+  timeout: number,
+): Promise<Record<string, unknown>> {
+  try {
+    const info = await withTimeout(
+      conn.handshake(),
+      timeout,
+      "The TLS handshake",
+      () => closeQuietly(conn),
+    );
+    return { alpnProtocol: info.alpnProtocol ?? null };
+  } catch (error) {
+    closeQuietly(conn);
+    throw error;
+  }
+}
+
+/** Client TLS over a fresh TCP connection, by Deno's native TLS. */
+export async function connectTls(
+  tcp: Deno.TcpConn,
+  hostname: string,
+  settings: ClientTlsSettings,
+): Promise<{ conn: Deno.TlsConn; extra: Record<string, unknown> }> {
+  let conn: Deno.TlsConn;
+  try {
+    conn = await Deno.startTls(tcp, {
+      hostname: settings.serverName ?? hostname,
+      caCerts: settings.caCerts,
+      alpnProtocols: settings.alpnProtocols,
+    });
+  } catch (error) {
+    closeQuietly(tcp);
+    throw error;
+  }
+  const extra = await nativeHandshake(conn, settings.handshakeTimeout);
+  return { conn, extra };
+}
+
+function asTlsError(error: unknown): Error {
+  if (error instanceof Deno.errors.TimedOut) return error;
+  if (
+    error instanceof Error && Object.getPrototypeOf(error) !== Error.prototype
+  ) {
+    if (Object.values(Deno.errors).some((e) => error instanceof e)) {
+      return error;
+    }
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new Deno.errors.InvalidData(`TLS error: ${message}`, { cause: error });
+}
+
+/** Options of {@linkcode upgradeTransport}. */
+export interface UpgradeOptions {
+  serverSide: boolean;
+  client?: ClientTlsSettings;
+  server?: ServerTlsSettings;
+}
+
+/**
+ * Runs TLS over a live transport: the transport's protocol is replaced by
+ * one that feeds a node:tls socket, and the decrypted side is returned as a
+ * `Deno.Conn`-shaped object that a new StreamTransport can own.
+ */
+export async function upgradeTransport(
+  raw: StreamTransport,
+  options: UpgradeOptions,
+): Promise<{ conn: Deno.Conn; extra: Record<string, unknown> }> {
+  const pipe = new RawPipe(raw);
+  const settings = options.serverSide ? options.server! : options.client!;
+  let socket: nodeTls.TLSSocket;
+  if (options.serverSide) {
+    const server = options.server!;
+    socket = new nodeTls.TLSSocket(pipe.duplex, {
+      isServer: true,
+      secureContext: nodeTls.createSecureContext({
+        cert: server.cert,
+        key: server.key,
+      }),
+      ALPNProtocols: server.alpnProtocols,
+    });
+  } else {
+    const client = options.client!;
+    const peer = raw.getExtraInfo("peername") as Deno.Addr | undefined;
+    const host = client.serverName ??
+      (peer !== undefined && "hostname" in peer ? peer.hostname : undefined);
+    if (host === undefined) {
+      throw new TypeError(
+        "A serverName is needed to check the server's certificate",
+      );
+    }
+    const isIp = /^[\d.]+$|:/.test(host);
+    socket = nodeTls.connect({
+      socket: pipe.duplex,
+      host,
+      servername: isIp ? undefined : host,
+      ca: client.caCerts === undefined
+        ? undefined
+        : [...nodeTls.rootCertificates, ...client.caCerts],
+      ALPNProtocols: client.alpnProtocols,
+    });
+  }
+  const conn = new NodeTlsConn(socket, raw);
+  const ready = new Promise<void>((resolve, reject) => {
+    socket.once(options.serverSide ? "secure" : "secureConnect", resolve);
+    socket.once("error", reject);
+    socket.once(
+      "close",
+      () =>
+        reject(
+          new Deno.errors.UnexpectedEof(
+            "The peer closed the connection during the TLS handshake",
+          ),
+        ),
+    );
+  });
+  try {
+    await withTimeout(
+      ready,
+      settings.handshakeTimeout,
+      "The TLS handshake",
+      () => {},
+    );
+  } catch (error) {
+    socket.destroy();
+    raw.abort();
+    throw asTlsError(error);
+  }
+  const alpn = socket.alpnProtocol;
+  return {
+    conn: conn as unknown as Deno.Conn,
+    extra: { alpnProtocol: typeof alpn === "string" ? alpn : null },
+  };
+}
+
+/** Feeds a raw transport's bytes into a Duplex and writes the Duplex's out. */
+class RawPipe extends Protocol {
+  readonly duplex: Duplex;
+  #raw: StreamTransport;
+  #writePaused = false;
+  #heldCallbacks: Array<() => void> = [];
+
+  constructor(raw: StreamTransport) {
+    super();
+    this.#raw = raw;
+    this.duplex = new Duplex({
+      read: () => raw.resumeReading(),
+      write: (chunk: Uint8Array, _encoding, callback) => {
+        try {
+          raw.write(chunk);
+        } catch (error) {
+          callback(error as Error);
+          return;
+        }
+        if (this.#writePaused) this.#heldCallbacks.push(() => callback());
+        else callback();
+      },
+      final: (callback) => {
+        if (!raw.isClosing()) raw.close();
+        callback();
+      },
+      destroy: (error, callback) => {
+        if (!raw.isClosing()) raw.abort();
+        callback(error);
+      },
+    });
+    raw.setProtocol(this);
+  }
+
+  override dataReceived(data: Uint8Array): void {
+    if (!this.duplex.push(data)) this.#raw.pauseReading();
+  }
+
+  override eofReceived(): boolean {
+    this.duplex.push(null);
+    return true;
+  }
+
+  override connectionLost(exc: Error | null): void {
+    this.#release();
+    if (exc !== null) this.duplex.destroy(exc);
+    else this.duplex.push(null);
+  }
+
+  override pauseWriting(): void {
+    this.#writePaused = true;
+  }
+
+  override resumeWriting(): void {
+    this.#writePaused = false;
+    this.#release();
+  }
+
+  #release(): void {
+    for (const callback of this.#heldCallbacks.splice(0)) callback();
+  }
+}
+
+/** The decrypted side of a node:tls socket, shaped as a `Deno.Conn`. */
+class NodeTlsConn {
+  #socket: nodeTls.TLSSocket;
+  #raw: StreamTransport;
+  #chunks: Uint8Array[] = [];
+  #queued = 0;
+  #ended = false;
+  #closed = false;
+  #error: Error | null = null;
+  #waiter:
+    | {
+      buffer: Uint8Array;
+      resolve: (n: number | null) => void;
+      reject: (e: Error) => void;
+    }
+    | null = null;
+
+  constructor(socket: nodeTls.TLSSocket, raw: StreamTransport) {
+    this.#socket = socket;
+    this.#raw = raw;
+    socket.on("data", (data: Uint8Array) => {
+      this.#chunks.push(data);
+      this.#queued += data.length;
+      if (this.#queued > READ_HIGH) socket.pause();
+      this.#serve();
+    });
+    socket.on("end", () => {
+      this.#ended = true;
+      this.#serve();
+    });
+    socket.on("error", (error: Error) => {
+      this.#error ??= asTlsError(error);
+      this.#serve();
+    });
+    socket.on("close", () => {
+      this.#ended = true;
+      this.#serve();
+      if (!raw.isClosing()) raw.abort();
+    });
+  }
+
+  get localAddr(): Deno.Addr {
+    return this.#raw.getExtraInfo("sockname") as Deno.Addr;
+  }
+
+  get remoteAddr(): Deno.Addr {
+    return this.#raw.getExtraInfo("peername") as Deno.Addr;
+  }
+
+  read(buffer: Uint8Array): Promise<number | null> {
+    if (this.#closed) {
+      return Promise.reject(new Deno.errors.BadResource("Bad resource ID"));
+    }
+    if (this.#waiter !== null) {
+      return Promise.reject(new Deno.errors.Busy("A read is pending"));
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiter = { buffer, resolve, reject };
+      this.#serve();
+    });
+  }
+
+  write(data: Uint8Array): Promise<number> {
+    if (this.#closed) {
+      return Promise.reject(new Deno.errors.BadResource("Bad resource ID"));
+    }
+    return new Promise((resolve, reject) => {
+      this.#socket.write(data, (error) => {
+        if (error) reject(asTlsError(error));
+        else resolve(data.length);
+      });
+    });
+  }
+
+  closeWrite(): Promise<void> {
+    return Promise.reject(
+      new Deno.errors.NotSupported("TLS connections cannot half-close"),
+    );
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ended = true;
+    this.#serve();
+    // close_notify, then the raw transport flushes and closes (RawPipe.final).
+    this.#socket.end();
+  }
+
+  #serve(): void {
+    const waiter = this.#waiter;
+    if (waiter === null) return;
+    if (this.#queued > 0 && !this.#closed) {
+      this.#waiter = null;
+      waiter.resolve(this.#take(waiter.buffer));
+    } else if (this.#error !== null && !this.#closed) {
+      this.#waiter = null;
+      waiter.reject(this.#error);
+    } else if (this.#ended) {
+      this.#waiter = null;
+      waiter.resolve(null);
+    }
+  }
+
+  #take(buffer: Uint8Array): number {
+    let n = 0;
+    while (n < buffer.length && this.#chunks.length > 0) {
+      const chunk = this.#chunks[0];
+      const count = Math.min(chunk.length, buffer.length - n);
+      buffer.set(chunk.subarray(0, count), n);
+      n += count;
+      if (count === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(count);
+    }
+    this.#queued -= n;
+    if (this.#queued <= READ_HIGH / 4 && this.#socket.isPaused()) {
+      this.#socket.resume();
+    }
+    return n;
+  }
+}
