@@ -1,10 +1,13 @@
-// TLS for transports: option checks, handshakes with a time limit over
-// Deno's native TLS, and the upgrade of a live transport (startTls) by
-// running node:tls over it, as asyncio's sslproto runs TLS over a memory BIO.
+// TLS for transports: option checks and TLS run over a live plaintext
+// transport with node:tls, as asyncio's sslproto runs TLS over a memory BIO.
+// Every TLS connection uses this path (clients, servers, startTls): closing
+// the plaintext transport always frees the socket, so a handshake time
+// limit is reliable. (Closing a Deno.TlsConn while its handshake is pending
+// leaves the socket open on Deno 2.9.6, so the native TLS API is not used.)
 
 import * as nodeTls from "node:tls";
 import { Duplex } from "node:stream";
-import { Protocol } from "./protocols.ts";
+import { type BaseProtocol, Protocol } from "./protocols.ts";
 import type { StreamTransport } from "./_stream_transport.ts";
 import {
   checkNumber,
@@ -116,54 +119,6 @@ export async function withTimeout<T>(
   }
 }
 
-function closeQuietly(resource: { close(): void }): void {
-  try {
-    resource.close();
-  } catch {
-    // Already closed.
-  }
-}
-
-/** Runs a native (Deno) TLS handshake with a time limit; closes on failure. */
-export async function nativeHandshake(
-  conn: Deno.TlsConn,
-  timeout: number,
-): Promise<Record<string, unknown>> {
-  try {
-    const info = await withTimeout(
-      conn.handshake(),
-      timeout,
-      "The TLS handshake",
-      () => closeQuietly(conn),
-    );
-    return { alpnProtocol: info.alpnProtocol ?? null };
-  } catch (error) {
-    closeQuietly(conn);
-    throw error;
-  }
-}
-
-/** Client TLS over a fresh TCP connection, by Deno's native TLS. */
-export async function connectTls(
-  tcp: Deno.TcpConn,
-  hostname: string,
-  settings: ClientTlsSettings,
-): Promise<{ conn: Deno.TlsConn; extra: Record<string, unknown> }> {
-  let conn: Deno.TlsConn;
-  try {
-    conn = await Deno.startTls(tcp, {
-      hostname: settings.serverName ?? hostname,
-      caCerts: settings.caCerts,
-      alpnProtocols: settings.alpnProtocols,
-    });
-  } catch (error) {
-    closeQuietly(tcp);
-    throw error;
-  }
-  const extra = await nativeHandshake(conn, settings.handshakeTimeout);
-  return { conn, extra };
-}
-
 function asTlsError(error: unknown): Error {
   if (error instanceof Deno.errors.TimedOut) return error;
   if (
@@ -229,18 +184,19 @@ export async function upgradeTransport(
   }
   const conn = new NodeTlsConn(socket, raw);
   const ready = new Promise<void>((resolve, reject) => {
+    const closed = () =>
+      reject(
+        new Deno.errors.UnexpectedEof(
+          "The peer closed the connection during the TLS handshake",
+        ),
+      );
     socket.once(options.serverSide ? "secure" : "secureConnect", resolve);
     socket.once("error", reject);
-    socket.once(
-      "close",
-      () =>
-        reject(
-          new Deno.errors.UnexpectedEof(
-            "The peer closed the connection during the TLS handshake",
-          ),
-        ),
-    );
+    socket.once("end", closed);
+    socket.once("close", closed);
   });
+  // After a timeout nobody awaits `ready`; its later failure is expected.
+  ready.catch(() => {});
   try {
     await withTimeout(
       ready,
@@ -253,6 +209,7 @@ export async function upgradeTransport(
     raw.abort();
     throw asTlsError(error);
   }
+  pipe.secured = true;
   const alpn = socket.alpnProtocol;
   return {
     conn: conn as unknown as Deno.Conn,
@@ -263,13 +220,17 @@ export async function upgradeTransport(
 /** Feeds a raw transport's bytes into a Duplex and writes the Duplex's out. */
 class RawPipe extends Protocol {
   readonly duplex: Duplex;
+  /** Set once the handshake succeeded. */
+  secured = false;
   #raw: StreamTransport;
+  #original: BaseProtocol;
   #writePaused = false;
   #heldCallbacks: Array<() => void> = [];
 
   constructor(raw: StreamTransport) {
     super();
     this.#raw = raw;
+    this.#original = raw.getProtocol();
     this.duplex = new Duplex({
       read: () => raw.resumeReading(),
       write: (chunk: Uint8Array, _encoding, callback) => {
@@ -304,6 +265,8 @@ class RawPipe extends Protocol {
   }
 
   override connectionLost(exc: Error | null): void {
+    // Lost before TLS was up: the protocol that owned the connection learns it.
+    if (!this.secured) this.#original.connectionLost(exc);
     this.#release();
     if (exc !== null) this.duplex.destroy(exc);
     else this.duplex.push(null);

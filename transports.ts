@@ -46,9 +46,8 @@ import {
 } from "./_stream_transport.ts";
 import { type AcceptedConn, Server } from "./_server.ts";
 import {
+  type ClientTlsSettings,
   clientTlsSettings,
-  connectTls,
-  nativeHandshake,
   type ServerTlsSettings,
   serverTlsSettings,
   upgradeTransport,
@@ -362,16 +361,29 @@ function startTransport<P extends BaseProtocol>(
   return [transport, protocol];
 }
 
-/** Options of a transport over TLS, with what the handshake told. */
-function tlsTransportOptions(
-  extra: Record<string, unknown>,
-): StreamTransportOptions {
-  return { canWriteEof: false, extra };
-}
-
 /** A plaintext transport that only carries TLS records for an upgrade. */
 function rawTransport(conn: Deno.Conn): StreamTransport {
+  if ("setNoDelay" in conn && conn.remoteAddr.transport === "tcp") {
+    (conn as Deno.TcpConn).setNoDelay(true);
+  }
   return new StreamTransport(conn, new Protocol(), { loop: getEventLoop() });
+}
+
+/** Runs client TLS over `conn` and wraps the result for a new protocol. */
+async function startTlsTransport<P extends BaseProtocol>(
+  conn: Deno.Conn,
+  protocolFactory: () => P,
+  signal: AbortSignal | undefined,
+  settings: ClientTlsSettings,
+): Promise<[StreamTransport, P]> {
+  const { conn: secured, extra } = await upgradeTransport(rawTransport(conn), {
+    serverSide: false,
+    client: settings,
+  });
+  return startTransport(secured, protocolFactory, signal, {
+    canWriteEof: false,
+    extra,
+  });
 }
 
 /** The server-side accept step for TLS over any connection (node:tls). */
@@ -443,16 +455,7 @@ export async function createConnection<P extends BaseProtocol>(
     if (tlsSettings === null) {
       return startTransport(sock, protocolFactory, signal);
     }
-    const { conn, extra } = await upgradeTransport(rawTransport(sock), {
-      serverSide: false,
-      client: tlsSettings,
-    });
-    return startTransport(
-      conn,
-      protocolFactory,
-      signal,
-      tlsTransportOptions(extra),
-    );
+    return startTlsTransport(sock, protocolFactory, signal, tlsSettings);
   }
   const connectOptions: Deno.ConnectOptions = {
     hostname: hostname === undefined
@@ -479,14 +482,10 @@ export async function createConnection<P extends BaseProtocol>(
   if (tlsSettings === null) {
     return startTransport(conn, protocolFactory, signal);
   }
-  conn.setNoDelay(true);
-  const secured = await connectTls(conn, connectOptions.hostname!, tlsSettings);
-  return startTransport(
-    secured.conn,
-    protocolFactory,
-    signal,
-    tlsTransportOptions(secured.extra),
-  );
+  return startTlsTransport(conn, protocolFactory, signal, {
+    ...tlsSettings,
+    serverName: tlsSettings.serverName ?? connectOptions.hostname,
+  });
 }
 
 function checkConn(sock: unknown): void {
@@ -579,14 +578,10 @@ function createServerSync(
       throw new TypeError("The hostname and port cannot be given with sock");
     }
     listeners = [checkListener(sock)];
-    if (tlsSettings !== null) accept = upgradeOnAccept(tlsSettings);
   } else {
     checkPort(port);
     const tcpBacklog = checkBacklog(backlog);
     if (reusePort) requireUnstableNet("reusePort");
-    if (reusePort && tlsSettings !== null) {
-      notSupported("reusePort with tls", "Deno.listenTls has no reusePort");
-    }
     const hostnames = hostname === undefined
       ? [undefined]
       : Array.isArray(hostname)
@@ -605,27 +600,14 @@ function createServerSync(
         };
         if (h !== undefined) listenOptions.hostname = h;
         if (reusePort) listenOptions.reusePort = true;
-        listeners.push(
-          tlsSettings === null ? Deno.listen(listenOptions) : Deno.listenTls({
-            ...listenOptions,
-            cert: tlsSettings.cert,
-            key: tlsSettings.key,
-            alpnProtocols: tlsSettings.alpnProtocols,
-          }),
-        );
+        listeners.push(Deno.listen(listenOptions));
       }
     } catch (error) {
       listeners.forEach(closeQuietly);
       throw error;
     }
-    if (tlsSettings !== null) {
-      const timeout = tlsSettings.handshakeTimeout;
-      accept = async (conn) => ({
-        conn,
-        extra: await nativeHandshake(conn as Deno.TlsConn, timeout),
-      });
-    }
   }
+  if (tlsSettings !== null) accept = upgradeOnAccept(tlsSettings);
   const server = new Server({
     loop: getEventLoop(),
     listeners,
@@ -680,16 +662,7 @@ export async function createUnixConnection<P extends BaseProtocol>(
   if (tlsSettings === null) {
     return startTransport(conn, protocolFactory, signal);
   }
-  const secured = await upgradeTransport(rawTransport(conn), {
-    serverSide: false,
-    client: tlsSettings,
-  });
-  return startTransport(
-    secured.conn,
-    protocolFactory,
-    signal,
-    tlsTransportOptions(secured.extra),
-  );
+  return startTlsTransport(conn, protocolFactory, signal, tlsSettings);
 }
 
 async function connectUnix(
