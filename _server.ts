@@ -223,6 +223,10 @@ export class Server {
   }
 
   #attach(conn: Deno.Conn): void {
+    // asyncio sets TCP_NODELAY on every TCP transport, accepted ones too.
+    if ("setNoDelay" in conn && conn.remoteAddr.transport === "tcp") {
+      (conn as Deno.TcpConn).setNoDelay(true);
+    }
     if (this.#keepAlive && "setKeepAlive" in conn) {
       (conn as Deno.TcpConn).setKeepAlive(true);
     }

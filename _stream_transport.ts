@@ -145,7 +145,7 @@ export class StreamTransport implements Transport {
       case "conn":
         return this.#conn;
     }
-    return name in this.#extra ? this.#extra[name] : fallback;
+    return Object.hasOwn(this.#extra, name) ? this.#extra[name] : fallback;
   }
 
   /** Whether the transport is closing or closed. */
@@ -443,36 +443,58 @@ export class StreamTransport implements Transport {
       }
       this.#readOp = null;
       if (this.#closing) return;
+      if (n === 0) continue;
+      // A read that was in flight when pauseReading() was called: hold its
+      // data or its EOF until resumeReading().
+      while (this.#readPaused && !this.#closing) await this.#waitForResume();
+      if (this.#closing) return;
       if (n === null) {
         this.#eofReceived();
         return;
       }
-      if (n === 0) continue;
-      // A read that was in flight when pauseReading() was called: hold it.
-      while (this.#readPaused && !this.#closing) await this.#waitForResume();
-      if (this.#closing) return;
+      // setProtocol() may have switched protocols while the read was in
+      // flight: deliver in the form the current protocol takes.
+      const current = this.#protocol;
+      const currentBuffered =
+        typeof (current as BufferedProtocol).getBuffer === "function";
       try {
-        if (buffered) {
-          (this.#protocol as BufferedProtocol).bufferUpdated(n);
+        if (currentBuffered && buffered && current === protocol) {
+          (current as BufferedProtocol).bufferUpdated(n);
+        } else if (currentBuffered) {
+          this.#copyInto(current as BufferedProtocol, buffer.subarray(0, n));
         } else {
           let data: Uint8Array;
-          if (n >= HANDOVER_SIZE) {
+          if (!buffered && n >= HANDOVER_SIZE) {
             data = buffer.subarray(0, n);
             this.#readBuffer = null;
           } else {
             data = buffer.slice(0, n);
           }
-          (this.#protocol as Protocol).dataReceived(data);
+          (current as Protocol).dataReceived(data);
         }
       } catch (error) {
         this.#fatal(
           error,
           `Exception in protocol.${
-            buffered ? "bufferUpdated" : "dataReceived"
+            currentBuffered ? "bufferUpdated" : "dataReceived"
           }()`,
         );
         return;
       }
+    }
+  }
+
+  /** Feeds `bytes` to a buffered protocol through its own buffers. */
+  #copyInto(protocol: BufferedProtocol, bytes: Uint8Array): void {
+    while (bytes.length > 0) {
+      const target = protocol.getBuffer(bytes.length);
+      if (!(target instanceof Uint8Array) || target.length === 0) {
+        throw new TypeError("getBuffer() must return a non-empty Uint8Array");
+      }
+      const count = Math.min(target.length, bytes.length);
+      target.set(bytes.subarray(0, count));
+      bytes = bytes.subarray(count);
+      protocol.bufferUpdated(count);
     }
   }
 

@@ -1,0 +1,462 @@
+// Shared test helpers: a timeout that cleans up after itself, a protocol
+// that records its callbacks, raw Deno peers (a listener and an echo
+// server) that do not go through aionet, and a few byte utilities.
+//
+// Everything here is safe under `--sanitize-ops --sanitize-resources`:
+// timers are cleared and every resource is closed by its `close()`.
+
+import { Protocol } from "../protocols.ts";
+import type { Transport } from "../transports.ts";
+
+/** UTF-8 encodes `text`. */
+export function encode(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/** UTF-8 decodes `bytes`. */
+export function decode(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+/** Joins `chunks` into one array. */
+export function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/** `size` deterministic, non-repeating-looking bytes (to check integrity). */
+export function pattern(size: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    // xorshift32
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/**
+ * Resolves or rejects as `promise`, or rejects with an `Error` naming `what`
+ * after `ms` milliseconds. The timer is always cleared, so the op sanitizer
+ * stays quiet.
+ */
+export async function withTimeout<T>(
+  promise: Promise<T> | PromiseLike<T>,
+  ms = 5000,
+  what = "operation",
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A `Protocol` that records every callback, in order, in `events`
+ * (`"made"`, `"data"`, `"eof"`, `"lost"`, `"pauseWriting"`,
+ * `"resumeWriting"`), keeps the data it got, and exposes promises to wait on.
+ *
+ * `eofResult` is what `eofReceived()` returns (default `false`: the
+ * transport closes itself). Subclass and call `super.x()` to add behaviour.
+ */
+export class RecordingProtocol extends Protocol {
+  /** Callback names in call order. */
+  readonly events: string[] = [];
+  /** Each `dataReceived` chunk. */
+  readonly chunks: Uint8Array[] = [];
+  /** The transport given to `connectionMade`. */
+  transport: Transport | null = null;
+  /** What `eofReceived()` returns. */
+  eofResult: boolean;
+  /** `undefined` until `connectionLost`, then its argument. */
+  lostError: Error | null | undefined = undefined;
+  /** Resolves with the transport at `connectionMade`. */
+  readonly made: Promise<Transport>;
+  /** Resolves at `eofReceived`. */
+  readonly eof: Promise<void>;
+  /** Resolves with the error (or `null`) at `connectionLost`. */
+  readonly lost: Promise<Error | null>;
+
+  #resolveMade: (t: Transport) => void;
+  #resolveEof: () => void;
+  #resolveLost: (e: Error | null) => void;
+  #waiters: Array<
+    { n: number; resolve: () => void; reject: (e: Error) => void }
+  > = [];
+
+  constructor(options: { eofResult?: boolean } = {}) {
+    super();
+    this.eofResult = options.eofResult ?? false;
+    const made = Promise.withResolvers<Transport>();
+    const eof = Promise.withResolvers<void>();
+    const lost = Promise.withResolvers<Error | null>();
+    this.made = made.promise;
+    this.eof = eof.promise;
+    this.lost = lost.promise;
+    this.#resolveMade = made.resolve;
+    this.#resolveEof = eof.resolve;
+    this.#resolveLost = lost.resolve;
+  }
+
+  /** Number of bytes received so far. */
+  get receivedLength(): number {
+    return this.chunks.reduce((n, c) => n + c.length, 0);
+  }
+
+  /** All bytes received so far, joined. */
+  received(): Uint8Array {
+    return concat(this.chunks);
+  }
+
+  /** The received bytes as text. */
+  text(): string {
+    return decode(this.received());
+  }
+
+  /**
+   * Resolves once at least `n` bytes were received; rejects if the
+   * connection is lost first, or after `ms`.
+   */
+  waitForBytes(n: number, ms = 5000): Promise<Uint8Array> {
+    if (this.receivedLength >= n) return Promise.resolve(this.received());
+    if (this.lostError !== undefined) {
+      return Promise.reject(
+        new Error(`Connection lost with ${this.receivedLength}/${n} bytes`),
+      );
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#waiters.push({ n, resolve, reject });
+    return withTimeout(promise, ms, `${n} bytes`).then(() => this.received());
+  }
+
+  override connectionMade(transport: Transport): void {
+    this.events.push("made");
+    this.transport = transport;
+    this.#resolveMade(transport);
+  }
+
+  override dataReceived(data: Uint8Array): void {
+    this.events.push("data");
+    this.chunks.push(data);
+    const length = this.receivedLength;
+    this.#waiters = this.#waiters.filter((w) => {
+      if (length < w.n) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  override eofReceived(): boolean {
+    this.events.push("eof");
+    this.#resolveEof();
+    return this.eofResult;
+  }
+
+  override pauseWriting(): void {
+    this.events.push("pauseWriting");
+  }
+
+  override resumeWriting(): void {
+    this.events.push("resumeWriting");
+  }
+
+  override connectionLost(exc: Error | null): void {
+    this.events.push("lost");
+    this.lostError = exc;
+    for (const w of this.#waiters.splice(0)) {
+      w.reject(new Error(`Connection lost with ${this.receivedLength} bytes`));
+    }
+    this.#resolveLost(exc);
+  }
+
+  /** `events` without flow-control entries, runs of `"data"` folded to `"data*"`. */
+  order(): string {
+    return this.events
+      .filter((e) => e !== "pauseWriting" && e !== "resumeWriting")
+      .join(" ")
+      .replace(/data( data)*/g, "data*");
+  }
+}
+
+/** Reads `conn` until EOF (or `limit` bytes) and returns what it read. */
+export async function readAll(
+  conn: Deno.Conn,
+  limit = Infinity,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(64 * 1024);
+  let total = 0;
+  while (total < limit) {
+    const n = await conn.read(
+      buffer.subarray(0, Math.min(buffer.length, limit - total)),
+    );
+    if (n === null) break;
+    chunks.push(buffer.slice(0, n));
+    total += n;
+  }
+  return concat(chunks);
+}
+
+/** Reads exactly `n` bytes from `conn`; throws if EOF comes first. */
+export async function readExactly(
+  conn: Deno.Conn,
+  n: number,
+): Promise<Uint8Array> {
+  const data = await readAll(conn, n);
+  if (data.length !== n) {
+    throw new Error(`EOF after ${data.length} of ${n} bytes`);
+  }
+  return data;
+}
+
+/** Writes all of `data` to `conn` (loops on partial writes). */
+export async function writeAll(conn: Deno.Conn, data: Uint8Array) {
+  let offset = 0;
+  while (offset < data.length) {
+    offset += await conn.write(data.subarray(offset));
+  }
+}
+
+/** A raw `Deno.listen` on 127.0.0.1:0, for tests that need a plain peer. */
+export interface RawListener {
+  /** The port picked. */
+  port: number;
+  /** The listener's address. */
+  addr: Deno.NetAddr;
+  /** Accepts one connection (closed by `close()` too). */
+  accept(): Promise<Deno.TcpConn>;
+  /** Closes the listener and every connection it accepted. */
+  close(): void;
+}
+
+/** Listens on 127.0.0.1 port 0 with plain Deno; see {@linkcode RawListener}. */
+export function listenRaw(hostname = "127.0.0.1"): RawListener {
+  const listener = Deno.listen({ hostname, port: 0 });
+  const conns: Deno.Conn[] = [];
+  const addr = listener.addr;
+  return {
+    port: addr.port,
+    addr,
+    async accept() {
+      const conn = await listener.accept();
+      conns.push(conn);
+      return conn;
+    },
+    close() {
+      for (const resource of [listener, ...conns]) {
+        try {
+          resource.close();
+        } catch {
+          // Already closed.
+        }
+      }
+    },
+  };
+}
+
+/** A plain-Deno TCP echo server on 127.0.0.1 with a free port. */
+export interface EchoServer {
+  /** The port picked. */
+  port: number;
+  /** Connections accepted so far. */
+  accepted: number;
+  /** Stops listening, closes every connection and waits for the loops. */
+  close(): Promise<void>;
+  /** `await using echo = startEchoServer()`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Starts an echo server built on plain Deno (not aionet): it echoes every
+ * byte and half-closes when the client half-closes.
+ */
+export function startEchoServer(): EchoServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const loops: Promise<void>[] = [];
+  const server: EchoServer = {
+    port: listener.addr.port,
+    accepted: 0,
+    async close() {
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+      }
+      await Promise.allSettled(loops);
+    },
+    [Symbol.asyncDispose]() {
+      return server.close();
+    },
+  };
+  const echo = async (conn: Deno.Conn) => {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      while (true) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        await writeAll(conn, buffer.subarray(0, n));
+      }
+      await conn.closeWrite();
+    } catch {
+      // Closed by close() or by the peer.
+    } finally {
+      conns.delete(conn);
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  };
+  loops.push((async () => {
+    try {
+      for await (const conn of listener) {
+        server.accepted++;
+        conns.add(conn);
+        loops.push(echo(conn));
+      }
+    } catch {
+      // Listener closed.
+    }
+  })());
+  return server;
+}
+
+/** Whether this machine can listen on `::1`. */
+export function hasIpv6Loopback(): boolean {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---- Socket options (Linux only), read through libc with FFI ----
+
+/** `getsockopt` levels and names (Linux values). */
+export const SOL_SOCKET = 1;
+export const SO_KEEPALIVE = 9;
+export const SO_REUSEPORT = 15;
+export const IPPROTO_TCP = 6;
+export const TCP_NODELAY = 1;
+
+function hexPort(port: number): string {
+  return port.toString(16).toUpperCase().padStart(4, "0");
+}
+
+/** The socket inode of a TCP socket from /proc/net/tcp{,6}, by ports. */
+function tcpInode(localPort: number, remotePort: number): string | undefined {
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 10) continue;
+      if (
+        cols[1].endsWith(`:${hexPort(localPort)}`) &&
+        cols[2].endsWith(`:${hexPort(remotePort)}`)
+      ) return cols[9];
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Reads an integer socket option of this process's TCP socket with local
+ * port `localPort` and remote port `remotePort` (0 for a listener), via
+ * /proc and libc `getsockopt`. Linux only; needs `--allow-ffi --allow-read`.
+ * Deno exposes no getter for socket options, so this is the only way to
+ * observe e.g. `TCP_NODELAY` without timing.
+ */
+export function getTcpSockOpt(
+  localPort: number,
+  remotePort: number,
+  level: number,
+  name: number,
+): number {
+  const inode = tcpInode(localPort, remotePort);
+  if (inode === undefined) {
+    throw new Error(`No TCP socket ${localPort} -> ${remotePort} in /proc`);
+  }
+  let fd = -1;
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      if (
+        Deno.readLinkSync(`/proc/self/fd/${entry.name}`) === `socket:[${inode}]`
+      ) {
+        fd = Number(entry.name);
+        break;
+      }
+    } catch {
+      // The fd closed meanwhile.
+    }
+  }
+  if (fd < 0) throw new Error(`Socket inode ${inode} is not open here`);
+  const libc = Deno.dlopen("libc.so.6", {
+    getsockopt: {
+      parameters: ["i32", "i32", "i32", "buffer", "buffer"],
+      result: "i32",
+    },
+  });
+  try {
+    const value = new Int32Array(1);
+    const length = new Uint32Array([4]);
+    const rc = libc.symbols.getsockopt(fd, level, name, value, length);
+    if (rc !== 0) throw new Error(`getsockopt failed on fd ${fd}`);
+    return value[0];
+  } finally {
+    libc.close();
+  }
+}
+
+/** An integer socket option of a TCP `Deno.Conn` (see {@linkcode getTcpSockOpt}). */
+export function connSockOpt(conn: Deno.Conn, level: number, name: number) {
+  const local = conn.localAddr as Deno.NetAddr;
+  const remote = conn.remoteAddr as Deno.NetAddr;
+  return getTcpSockOpt(local.port, remote.port, level, name);
+}
+
+/**
+ * The accept-queue limit (backlog) of the TCP listener on `port`, as `ss`
+ * reports it (Send-Q of a LISTEN socket). Linux with iproute2 only.
+ */
+export function listenBacklog(port: number): number {
+  const out = new Deno.Command("ss", {
+    args: ["-ltnH", `sport = :${port}`],
+    stdout: "piped",
+    stderr: "piped",
+  }).outputSync();
+  const line = decode(out.stdout).trim().split("\n")[0] ?? "";
+  const cols = line.split(/\s+/);
+  if (cols[0] !== "LISTEN") throw new Error(`No listener on ${port}: ${line}`);
+  return Number(cols[2]);
+}
