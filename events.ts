@@ -166,6 +166,8 @@ export class TimerHandle extends Handle {
 /** Raised by `Future.result()` on a cancelled future. */
 export class CancelledError extends Error {
   /**
+   * Makes the error, with asyncio's default message unless one is given.
+   *
    * @example
    * ```ts
    * import { CancelledError } from "@aionet/aionet/events";
@@ -182,6 +184,8 @@ export class CancelledError extends Error {
 /** Raised by `Future.result()` before the future is done. */
 export class InvalidStateError extends Error {
   /**
+   * Makes the error with a message saying which state was wrong.
+   *
    * @example
    * ```ts
    * import { InvalidStateError } from "@aionet/aionet/events";

@@ -1,7 +1,7 @@
 /**
  * aionet: Python asyncio's networking stack for Deno — transports and
- * protocols, streams, datagrams, sockets, selectors and the event loop,
- * with asyncio's names in camelCase.
+ * protocols, streams, TLS, datagrams, subprocesses and the event loop, with
+ * asyncio's names in camelCase.
  *
  * @example Streams echo, as `asyncio.open_connection`
  * ```ts ignore
@@ -20,4 +20,6 @@
 
 export * from "./protocols.ts";
 export * from "./transports.ts";
+export * from "./streams.ts";
 export * from "./events.ts";
+export * from "./subprocess.ts";

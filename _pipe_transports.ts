@@ -1,0 +1,529 @@
+// Pipe transports over Web Streams (asyncio's _UnixReadPipeTransport and
+// _UnixWritePipeTransport): a read pipe feeds a protocol from a
+// ReadableStream<Uint8Array>, a write pipe queues bytes into a
+// WritableStream<Uint8Array> with one write in flight and asyncio's write
+// flow control. Used by connectReadPipe/connectWritePipe and by the
+// subprocess transport for the child's stdin, stdout and stderr.
+
+import type { BaseProtocol, Protocol } from "./protocols.ts";
+import { type EventLoop, getEventLoop } from "./events.ts";
+import type { ReadTransport, WriteTransport } from "./transports.ts";
+import { assertBytes, checkOptions } from "./_validate.ts";
+
+/** Size of a read. */
+const READ_SIZE = 64 * 1024;
+/** A read at least this large is handed over whole instead of copied. */
+const HANDOVER_SIZE = READ_SIZE / 2;
+/** Default write high-water mark, as asyncio. */
+const DEFAULT_HIGH = 64 * 1024;
+
+/** Errors that asyncio does not report to the exception handler. */
+function isQuietError(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.UnexpectedEof;
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Options of the pipe transports. */
+export interface PipeTransportOptions {
+  /** The loop whose exception handler gets protocol errors. */
+  loop?: EventLoop;
+  /** Extra values for `getExtraInfo()`, by name. */
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * The read end of a pipe: reads a `ReadableStream<Uint8Array>` and calls
+ * `dataReceived`, then `eofReceived` and `connectionLost(null)` at its end.
+ * `connectionMade` is called in the constructor; reading starts in a
+ * microtask, after the code that made the transport has run.
+ */
+export class ReadPipeTransport implements ReadTransport {
+  #stream: ReadableStream<Uint8Array>;
+  #reader:
+    | ReadableStreamBYOBReader
+    | ReadableStreamDefaultReader<Uint8Array>
+    | null = null;
+  #protocol: BaseProtocol;
+  #loop: EventLoop;
+  #extra: Record<string, unknown>;
+  #closing = false;
+  #lost = false;
+  #paused = false;
+  #wakeReader: (() => void) | null = null;
+  #readOp: Promise<unknown> | null = null;
+
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    protocol: BaseProtocol,
+    options?: PipeTransportOptions,
+  ) {
+    const { loop, extra = {} } = checkOptions(options);
+    this.#stream = stream;
+    this.#protocol = protocol;
+    this.#loop = loop ?? getEventLoop();
+    this.#extra = extra;
+    try {
+      this.#reader = stream.getReader({ mode: "byob" });
+    } catch {
+      this.#reader = stream.getReader();
+    }
+    try {
+      protocol.connectionMade(this);
+    } catch (error) {
+      this.#fatal(error, "Exception in protocol.connectionMade()");
+      return;
+    }
+    queueMicrotask(() => this.#readLoop());
+  }
+
+  /** `"pipe"`: the stream; other names give `fallback`. */
+  getExtraInfo(name: string, fallback?: unknown): unknown {
+    if (name === "pipe") return this.#stream;
+    return name in this.#extra ? this.#extra[name] : fallback;
+  }
+
+  /** Whether the transport is closing or closed. */
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  /** Stops reading and closes the pipe; `connectionLost(null)` follows. */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#wake();
+    this.#shutdown(null);
+  }
+
+  /** Replaces the protocol. */
+  setProtocol(protocol: BaseProtocol): void {
+    this.#protocol = protocol;
+  }
+
+  /** The protocol. */
+  getProtocol(): BaseProtocol {
+    return this.#protocol;
+  }
+
+  /** Whether the transport is reading (not paused, not closing). */
+  isReading(): boolean {
+    return !this.#paused && !this.#closing;
+  }
+
+  /** No `dataReceived` until `resumeReading()`, even for a read in flight. */
+  pauseReading(): void {
+    if (this.#closing) return;
+    this.#paused = true;
+  }
+
+  /** Resumes reading. */
+  resumeReading(): void {
+    if (this.#closing || !this.#paused) return;
+    this.#paused = false;
+    this.#wake();
+  }
+
+  #wake(): void {
+    const wake = this.#wakeReader;
+    if (wake !== null) {
+      this.#wakeReader = null;
+      wake();
+    }
+  }
+
+  #waitForResume(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wakeReader = resolve;
+    });
+  }
+
+  async #read(
+    buffer: ArrayBuffer | null,
+  ): Promise<ReadableStreamReadResult<Uint8Array>> {
+    const reader = this.#reader!;
+    if (buffer !== null) {
+      return await (reader as ReadableStreamBYOBReader).read(
+        new Uint8Array(buffer),
+      ) as ReadableStreamReadResult<Uint8Array>;
+    }
+    return await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
+  }
+
+  async #readLoop(): Promise<void> {
+    const byob = typeof ReadableStreamBYOBReader === "function" &&
+      this.#reader instanceof ReadableStreamBYOBReader;
+    let buffer: ArrayBuffer | null = byob ? new ArrayBuffer(READ_SIZE) : null;
+    while (!this.#closing) {
+      if (this.#paused) {
+        await this.#waitForResume();
+        continue;
+      }
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        const op = this.#read(buffer);
+        this.#readOp = op;
+        result = await op;
+      } catch (error) {
+        this.#readOp = null;
+        if (!this.#closing) this.#fatal(error, "Fatal read error on pipe");
+        return;
+      } finally {
+        this.#readOp = null;
+      }
+      if (this.#closing) return;
+      if (result.done) {
+        this.#eof();
+        return;
+      }
+      const value = result.value;
+      if (!(value instanceof Uint8Array)) {
+        this.#fatal(
+          new TypeError("The pipe's stream must yield Uint8Array chunks"),
+          "Fatal read error on pipe",
+        );
+        return;
+      }
+      if (value.length === 0) {
+        if (byob) buffer = value.buffer as ArrayBuffer;
+        continue;
+      }
+      let data: Uint8Array;
+      if (!byob || value.length >= HANDOVER_SIZE) {
+        data = value;
+        if (byob) buffer = new ArrayBuffer(READ_SIZE);
+      } else {
+        data = value.slice();
+        buffer = value.buffer as ArrayBuffer;
+      }
+      // A read that was in flight when pauseReading() was called: hold it.
+      while (this.#paused && !this.#closing) await this.#waitForResume();
+      if (this.#closing) return;
+      try {
+        (this.#protocol as Protocol).dataReceived(data);
+      } catch (error) {
+        this.#fatal(error, "Exception in protocol.dataReceived()");
+        return;
+      }
+    }
+  }
+
+  #eof(): void {
+    this.#closing = true;
+    const protocol = this.#protocol as Protocol;
+    try {
+      if (typeof protocol.eofReceived === "function") protocol.eofReceived();
+    } catch (error) {
+      this.#fatal(error, "Exception in protocol.eofReceived()");
+      return;
+    }
+    this.#shutdown(null);
+  }
+
+  #fatal(error: unknown, message: string): void {
+    const exc = toError(error);
+    if (!isQuietError(exc)) {
+      this.#loop.callExceptionHandler({
+        message,
+        exception: exc,
+        transport: this,
+        protocol: this.#protocol,
+      });
+    }
+    this.#closing = true;
+    this.#wake();
+    this.#shutdown(exc);
+  }
+
+  /** Cancels the stream, waits for the read in flight, then connectionLost. */
+  #shutdown(exc: Error | null): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    const reader = this.#reader;
+    const pending = this.#readOp;
+    const cancel = reader === null
+      ? Promise.resolve()
+      : reader.cancel().catch(() => {});
+    Promise.all([cancel, pending?.catch(() => {})]).then(() => {
+      try {
+        reader?.releaseLock();
+      } catch {
+        // Already released.
+      }
+      try {
+        this.#protocol.connectionLost(exc);
+      } catch (error) {
+        this.#loop.callExceptionHandler({
+          message: "Exception in protocol.connectionLost()",
+          exception: error,
+          transport: this,
+          protocol: this.#protocol,
+        });
+      }
+    });
+  }
+}
+
+/**
+ * The write end of a pipe: queues bytes (copied) into a
+ * `WritableStream<Uint8Array>` with one write in flight, coalescing what is
+ * written meanwhile, with asyncio's write flow control (`pauseWriting()`
+ * above 64 KiB, `resumeWriting()` at 16 KiB). `writeEof()` closes the pipe
+ * after the queued bytes, as asyncio's pipes do. A failed write (the
+ * reader went away: `BrokenPipe`) ends the transport with that error.
+ */
+export class WritePipeTransport implements WriteTransport {
+  #stream: WritableStream<Uint8Array>;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #protocol: BaseProtocol;
+  #loop: EventLoop;
+  #extra: Record<string, unknown>;
+  #closing = false;
+  #closedByUser = false;
+  #lost = false;
+  #lostError: Error | null = null;
+  #pending: Uint8Array | null = null;
+  #pendingLength = 0;
+  #inflight = 0;
+  #writing = false;
+  #high = DEFAULT_HIGH;
+  #low = DEFAULT_HIGH / 4;
+  #protocolPaused = false;
+
+  constructor(
+    stream: WritableStream<Uint8Array>,
+    protocol: BaseProtocol,
+    options?: PipeTransportOptions,
+  ) {
+    const { loop, extra = {} } = checkOptions(options);
+    this.#stream = stream;
+    this.#writer = stream.getWriter();
+    this.#protocol = protocol;
+    this.#loop = loop ?? getEventLoop();
+    this.#extra = extra;
+    try {
+      protocol.connectionMade(this);
+    } catch (error) {
+      this.#fatal(error, "Exception in protocol.connectionMade()");
+    }
+  }
+
+  /** `"pipe"`: the stream; other names give `fallback`. */
+  getExtraInfo(name: string, fallback?: unknown): unknown {
+    if (name === "pipe") return this.#stream;
+    return name in this.#extra ? this.#extra[name] : fallback;
+  }
+
+  /** Whether the transport is closing or closed. */
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  /** Writes what is queued, then closes the pipe; `connectionLost(null)` follows. */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#closedByUser = true;
+    if (!this.#writing) this.#closeStream();
+  }
+
+  /** Replaces the protocol. */
+  setProtocol(protocol: BaseProtocol): void {
+    this.#protocol = protocol;
+  }
+
+  /** The protocol. */
+  getProtocol(): BaseProtocol {
+    return this.#protocol;
+  }
+
+  /**
+   * Queues a copy of `data`; never blocks. `BadResource` after `close()` or
+   * `writeEof()`; the pipe's error (or `BrokenPipe`) once it is lost.
+   */
+  write(data: Uint8Array): void {
+    assertBytes(data);
+    if (this.#closing) {
+      if (this.#lostError !== null) throw this.#lostError;
+      if (this.#closedByUser) {
+        throw new Deno.errors.BadResource("Cannot write to a closed pipe");
+      }
+      throw new Deno.errors.BrokenPipe("Cannot write: the pipe was closed");
+    }
+    if (data.length === 0) return;
+    this.#append(data);
+    if (!this.#writing) {
+      this.#writing = true;
+      queueMicrotask(() => this.#flush());
+    }
+    this.#maybePauseProtocol();
+  }
+
+  /** Queues each chunk of `list` in order. */
+  writeLines(list: Iterable<Uint8Array>): void {
+    if (
+      list === null || typeof list !== "object" || !(Symbol.iterator in list)
+    ) {
+      throw new TypeError("The list must be an iterable of Uint8Array");
+    }
+    const chunks = [...list];
+    for (const chunk of chunks) assertBytes(chunk, "list item");
+    for (const chunk of chunks) this.write(chunk);
+  }
+
+  /** Closes the pipe once the queued bytes are written (as `close()`). */
+  writeEof(): void {
+    this.close();
+  }
+
+  /** Always `true`: a pipe's end of file is its closing. */
+  canWriteEof(): boolean {
+    return true;
+  }
+
+  /** Closes now, discarding what is queued; `connectionLost(null)` follows. */
+  abort(): void {
+    this.#closedByUser = true;
+    this.#closing = true;
+    this.#pending = null;
+    this.#pendingLength = 0;
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#writer.abort().catch(() => {}).then(() => this.#connectionLost(null));
+  }
+
+  /** Sets the flow-control marks (default high 64 KiB, low high/4). */
+  setWriteBufferLimits(limits?: { high?: number; low?: number }): void {
+    let { high, low } = checkOptions(limits, "limits");
+    for (const [name, value] of [["high", high], ["low", low]] as const) {
+      if (value !== undefined && typeof value !== "number") {
+        throw new TypeError(`The ${name} mark must be a number`);
+      }
+    }
+    if (high === undefined) high = low === undefined ? DEFAULT_HIGH : 4 * low;
+    if (low === undefined) low = Math.floor(high / 4);
+    if (!(high >= low && low >= 0)) {
+      throw new RangeError(
+        `The high mark (${high}) must be >= the low mark (${low}) >= 0`,
+      );
+    }
+    this.#high = high;
+    this.#low = low;
+    this.#maybePauseProtocol();
+  }
+
+  /** Bytes queued and not yet written. */
+  getWriteBufferSize(): number {
+    return this.#pendingLength + this.#inflight;
+  }
+
+  /** The flow-control marks as `[low, high]`. */
+  getWriteBufferLimits(): [low: number, high: number] {
+    return [this.#low, this.#high];
+  }
+
+  #append(data: Uint8Array): void {
+    const needed = this.#pendingLength + data.length;
+    let pending = this.#pending;
+    if (pending === null || pending.length < needed) {
+      const grown = new Uint8Array(
+        Math.max(needed, 2 * (pending?.length ?? 0), 16 * 1024),
+      );
+      if (pending !== null) grown.set(pending.subarray(0, this.#pendingLength));
+      pending = grown;
+      this.#pending = pending;
+    }
+    pending.set(data, this.#pendingLength);
+    this.#pendingLength = needed;
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#pendingLength > 0 && !this.#lost) {
+        const buffer = this.#pending!;
+        const length = this.#pendingLength;
+        this.#pending = null;
+        this.#pendingLength = 0;
+        this.#inflight = length;
+        // The buffer is ours and never reused: the stream may keep it.
+        await this.#writer.write(buffer.subarray(0, length));
+        this.#inflight = 0;
+        if (this.#lost) return;
+        this.#maybeResumeProtocol();
+      }
+    } catch (error) {
+      this.#inflight = 0;
+      if (!this.#lost) this.#fatal(error, "Fatal write error on pipe");
+      return;
+    }
+    this.#writing = false;
+    if (!this.#lost && this.#closing) this.#closeStream();
+  }
+
+  #closeStream(): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#writer.close().catch(() => {}).then(() => this.#connectionLost(null));
+  }
+
+  #maybePauseProtocol(): void {
+    if (this.#protocolPaused || this.getWriteBufferSize() <= this.#high) return;
+    this.#protocolPaused = true;
+    try {
+      this.#protocol.pauseWriting();
+    } catch (exception) {
+      this.#report("protocol.pauseWriting() failed", exception);
+    }
+  }
+
+  #maybeResumeProtocol(): void {
+    if (!this.#protocolPaused || this.getWriteBufferSize() > this.#low) return;
+    this.#protocolPaused = false;
+    try {
+      this.#protocol.resumeWriting();
+    } catch (exception) {
+      this.#report("protocol.resumeWriting() failed", exception);
+    }
+  }
+
+  #report(message: string, exception: unknown): void {
+    this.#loop.callExceptionHandler({
+      message,
+      exception,
+      transport: this,
+      protocol: this.#protocol,
+    });
+  }
+
+  #fatal(error: unknown, message: string): void {
+    const exc = toError(error);
+    if (!isQuietError(exc)) this.#report(message, exc);
+    this.#closing = true;
+    this.#lostError = exc;
+    this.#pending = null;
+    this.#pendingLength = 0;
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#writer.abort(exc).catch(() => {}).then(() =>
+      this.#connectionLost(exc)
+    );
+  }
+
+  #connectionLost(exc: Error | null): void {
+    try {
+      this.#writer.releaseLock();
+    } catch {
+      // Already released.
+    }
+    try {
+      this.#protocol.connectionLost(exc);
+    } catch (error) {
+      this.#report("Exception in protocol.connectionLost()", error);
+    }
+  }
+}

@@ -1,0 +1,569 @@
+// StreamReader and its two errors, as asyncio.streams: a byte buffer fed by
+// a protocol, read by coroutines. Public through streams.ts.
+
+import type { ReadTransport } from "./transports.ts";
+import {
+  assertBytes,
+  checkOptions,
+  checkSignal,
+  describe,
+} from "./_validate.ts";
+import { ByteQueue } from "./_byte_queue.ts";
+
+/** asyncio's default buffer limit: 64 KiB. */
+const DEFAULT_LIMIT = 64 * 1024;
+
+const EMPTY = new Uint8Array(0);
+const NEWLINE = new Uint8Array([0x0a]);
+const encoder = new TextEncoder();
+
+/**
+ * Thrown when EOF arrives before a read could complete:
+ * `readExactly(n)` (`expected` is `n`) and `readUntil()` (`expected` is
+ * `null`). `partial` holds the bytes read before EOF; they are consumed.
+ *
+ * @example Tell a clean end from a truncated record
+ * ```ts
+ * import { IncompleteReadError, StreamReader } from "@aionet/aionet/streams";
+ *
+ * const reader = new StreamReader();
+ * reader.feedData(new Uint8Array([1, 2, 3]));
+ * reader.feedEof();
+ * try {
+ *   await reader.readExactly(8);
+ * } catch (error) {
+ *   if (error instanceof IncompleteReadError) {
+ *     console.log(error.partial.length, error.expected); // 3 8
+ *   }
+ * }
+ * ```
+ */
+export class IncompleteReadError extends Error {
+  /** The bytes read before EOF. */
+  readonly partial: Uint8Array;
+  /** How many bytes were expected, or `null` when reading up to a separator. */
+  readonly expected: number | null;
+
+  /**
+   * Makes the error; the message says how many bytes were read and expected.
+   *
+   * @example
+   * ```ts
+   * import { IncompleteReadError } from "@aionet/aionet/streams";
+   *
+   * const error = new IncompleteReadError(new Uint8Array(2), 4);
+   * console.log(error.message); // "2 bytes read on a total of 4 expected bytes"
+   * ```
+   */
+  constructor(partial: Uint8Array, expected: number | null) {
+    super(
+      `${partial.length} bytes read on a total of ${
+        expected === null ? "undefined" : expected
+      } expected bytes`,
+    );
+    this.name = "IncompleteReadError";
+    this.partial = partial;
+    this.expected = expected;
+  }
+}
+
+/**
+ * Thrown by `readUntil()` and `readLine()` when no separator is found within
+ * the reader's `limit`. `consumed` is the number of bytes to consume to go
+ * on. `readUntil()` leaves the data in the buffer; `readLine()` discards it
+ * as asyncio does.
+ *
+ * @example Handle an over-long line
+ * ```ts
+ * import { LimitOverrunError, StreamReader } from "@aionet/aionet/streams";
+ *
+ * const reader = new StreamReader({ limit: 4 });
+ * reader.feedData(new TextEncoder().encode("much too long\n"));
+ * try {
+ *   await reader.readUntil("\n");
+ * } catch (error) {
+ *   if (error instanceof LimitOverrunError) console.log(error.consumed); // 13
+ * }
+ * ```
+ */
+export class LimitOverrunError extends Error {
+  /** How many bytes to consume to get past the problem. */
+  readonly consumed: number;
+
+  /**
+   * Makes the error with a message and the number of bytes to consume.
+   *
+   * @example
+   * ```ts
+   * import { LimitOverrunError } from "@aionet/aionet/streams";
+   *
+   * const error = new LimitOverrunError("Line too long", 70000);
+   * console.log(error.consumed); // 70000
+   * ```
+   */
+  constructor(message: string, consumed: number) {
+    super(message);
+    this.name = "LimitOverrunError";
+    this.consumed = consumed;
+  }
+}
+
+/** Options of the {@linkcode StreamReader} constructor. */
+export interface StreamReaderOptions {
+  /**
+   * Buffer limit in bytes (default 64 KiB): the longest line or record
+   * `readUntil()`/`readLine()` accept, and half the size at which the
+   * reader pauses its transport.
+   */
+  limit?: number;
+}
+
+/** Options of every read of a {@linkcode StreamReader}. */
+export interface StreamReadOptions {
+  /**
+   * Cancels the wait. An aborted read rejects with the signal's reason and
+   * consumes nothing: the next read gets every byte.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * A separator for {@linkcode StreamReader.readUntil}: bytes or a string
+ * (UTF-8).
+ *
+ * @example Separators for CRLF or LF lines
+ * ```ts
+ * import type { StreamSeparator } from "@aionet/aionet/streams";
+ *
+ * const lineEnds: StreamSeparator[] = ["\r\n", new Uint8Array([0x0a])];
+ * ```
+ */
+export type StreamSeparator = Uint8Array | string;
+
+interface Waiter {
+  resolve: () => void;
+  reject: (reason: unknown) => void;
+}
+
+/** Checks `limit` as asyncio does (`RangeError` for `limit <= 0`). */
+export function checkLimit(limit: unknown): number {
+  if (limit === undefined) return DEFAULT_LIMIT;
+  if (typeof limit !== "number" || Number.isNaN(limit)) {
+    throw new TypeError(`The limit must be a number, got ${describe(limit)}`);
+  }
+  if (limit <= 0) {
+    throw new RangeError(`The limit must be greater than 0, got ${limit}`);
+  }
+  return limit;
+}
+
+function checkSize(n: unknown, what: string): number {
+  if (typeof n !== "number" || Number.isNaN(n)) {
+    throw new TypeError(`The ${what} must be a number, got ${describe(n)}`);
+  }
+  if (!Number.isInteger(n)) {
+    throw new RangeError(`The ${what} must be an integer, got ${n}`);
+  }
+  return n;
+}
+
+function readSignal(
+  options: StreamReadOptions | undefined,
+): AbortSignal | undefined {
+  return checkSignal(checkOptions(options).signal);
+}
+
+function toSeparator(separator: unknown): Uint8Array {
+  let bytes: Uint8Array;
+  if (typeof separator === "string") bytes = encoder.encode(separator);
+  else if (separator instanceof Uint8Array) bytes = separator;
+  else {
+    throw new TypeError(
+      `The separator must be a Uint8Array or a string, got ${
+        describe(separator)
+      }`,
+    );
+  }
+  if (bytes.length === 0) {
+    throw new RangeError("The separator must be at least one byte long");
+  }
+  return bytes;
+}
+
+/** Separators as bytes, shortest first (stable, so ties keep their order). */
+function toSeparators(separator: unknown): Uint8Array[] {
+  if (Array.isArray(separator)) {
+    if (separator.length === 0) {
+      throw new RangeError("The separator list must not be empty");
+    }
+    const list = separator.map(toSeparator);
+    return list.sort((a, b) => a.length - b.length);
+  }
+  return [toSeparator(separator)];
+}
+
+let feedOwned: (reader: StreamReader, data: Uint8Array) => void;
+
+/**
+ * Feeds `data` to `reader` without copying it: the caller gives up the
+ * array (a transport's `dataReceived` buffer). For the protocol adapter.
+ */
+export function feedOwnedData(reader: StreamReader, data: Uint8Array): void {
+  feedOwned(reader, data);
+}
+
+/**
+ * Reads bytes from a stream, as asyncio's `StreamReader`: `read`,
+ * `readLine`, `readExactly`, `readUntil` and `for await` over lines.
+ *
+ * A protocol feeds it (`feedData`, `feedEof`, `setException`); usually you
+ * get one from `openConnection` or `startServer`, but a reader fed by hand
+ * is handy in tests. Only one read may wait for data at a time (a second
+ * one rejects with `Deno.errors.Busy`). Every read takes `{ signal }`: an
+ * aborted read rejects with the signal's reason and consumes nothing.
+ *
+ * When more than 2 × `limit` bytes are buffered the reader pauses its
+ * transport, and resumes it once reads bring the buffer down to `limit`.
+ *
+ * @example Lines from a buffer fed by hand
+ * ```ts
+ * import { StreamReader } from "@aionet/aionet/streams";
+ *
+ * const reader = new StreamReader();
+ * reader.feedData(new TextEncoder().encode("one\ntwo\n"));
+ * reader.feedEof();
+ * for await (const line of reader) {
+ *   console.log(new TextDecoder().decode(line).trimEnd()); // "one", "two"
+ * }
+ * ```
+ */
+export class StreamReader {
+  #limit: number;
+  #buffer = new ByteQueue();
+  #eof = false;
+  #exception: Error | null = null;
+  #transport: ReadTransport | null = null;
+  #paused = false;
+  #waiter: Waiter | null = null;
+
+  static {
+    feedOwned = (reader, data) => reader.#feed(data, true);
+  }
+
+  /**
+   * Makes an empty reader. `limit` must be a number greater than 0
+   * (`TypeError`/`RangeError` otherwise).
+   *
+   * @example
+   * ```ts
+   * import { StreamReader } from "@aionet/aionet/streams";
+   *
+   * const reader = new StreamReader({ limit: 1024 });
+   * console.log(reader.atEof()); // false
+   * ```
+   */
+  constructor(options?: StreamReaderOptions) {
+    this.#limit = checkLimit(checkOptions(options).limit);
+  }
+
+  /** The error set by `setException()` (or the connection's error), or `null`. */
+  exception(): Error | null {
+    return this.#exception;
+  }
+
+  /**
+   * Sets the error every later read throws, and rejects a waiting read with
+   * it. The protocol calls this when the connection fails.
+   */
+  setException(exc: Error): void {
+    if (!(exc instanceof Error)) {
+      throw new TypeError(
+        `The exception must be an Error, got ${describe(exc)}`,
+      );
+    }
+    this.#exception = exc;
+    const waiter = this.#waiter;
+    if (waiter !== null) {
+      this.#waiter = null;
+      waiter.reject(exc);
+    }
+  }
+
+  /**
+   * Sets the transport the reader pauses and resumes for flow control. Can
+   * be set once.
+   */
+  setTransport(transport: ReadTransport): void {
+    if (
+      transport === null || typeof transport !== "object" ||
+      typeof transport.pauseReading !== "function" ||
+      typeof transport.resumeReading !== "function"
+    ) {
+      throw new TypeError(
+        `The transport must be a ReadTransport, got ${describe(transport)}`,
+      );
+    }
+    if (this.#transport !== null) {
+      throw new Deno.errors.AlreadyExists("The transport is already set");
+    }
+    this.#transport = transport;
+  }
+
+  /** Marks the end of the stream and wakes a waiting read. */
+  feedEof(): void {
+    this.#eof = true;
+    this.#wakeup();
+  }
+
+  /** Whether EOF was fed and every buffered byte was read. */
+  atEof(): boolean {
+    return this.#eof && this.#buffer.size === 0;
+  }
+
+  /**
+   * Appends `data` to the buffer (copied) and wakes a waiting read. Throws
+   * `TypeError` for anything but a `Uint8Array` and `BadResource` after
+   * `feedEof()`.
+   */
+  feedData(data: Uint8Array): void {
+    assertBytes(data);
+    this.#feed(data, false);
+  }
+
+  /**
+   * Reads up to `n` bytes: as soon as at least one byte is buffered, returns
+   * what there is (at most `n`). Returns an empty array at EOF and for
+   * `n = 0`. A negative `n` (default `-1`) reads everything up to EOF.
+   * Not bound by `limit`.
+   */
+  async read(n: number = -1, options?: StreamReadOptions): Promise<Uint8Array> {
+    checkSize(n, "size");
+    const signal = readSignal(options);
+    signal?.throwIfAborted();
+    if (this.#exception !== null) throw this.#exception;
+    if (n === 0) return EMPTY;
+    if (n < 0) {
+      while (!this.#eof) await this.#waitForData("read", signal);
+      const all = this.#buffer.take(this.#buffer.size);
+      this.#maybeResumeTransport();
+      return all;
+    }
+    while (this.#buffer.size === 0 && !this.#eof) {
+      await this.#waitForData("read", signal);
+    }
+    const data = this.#buffer.take(Math.min(n, this.#buffer.size));
+    this.#maybeResumeTransport();
+    return data;
+  }
+
+  /**
+   * Reads one line, up to and including `"\n"`. At EOF returns the partial
+   * last line (without `"\n"`), or an empty array when nothing is left.
+   *
+   * A line longer than `limit` throws {@linkcode LimitOverrunError}; as in
+   * asyncio, the buffer is then cut through the newline if one was found,
+   * or emptied otherwise.
+   */
+  async readLine(options?: StreamReadOptions): Promise<Uint8Array> {
+    const signal = readSignal(options);
+    const newline = [NEWLINE];
+    try {
+      return await this.#readUntil(newline, signal);
+    } catch (error) {
+      if (error === this.#exception || error === signal?.reason) throw error;
+      if (error instanceof IncompleteReadError) return error.partial;
+      if (error instanceof LimitOverrunError) {
+        const buffer = this.#buffer;
+        const at = error.consumed;
+        buffer.drop(
+          at < buffer.size && buffer.byteAt(at) === 0x0a ? at + 1 : buffer.size,
+        );
+        this.#maybeResumeTransport();
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Reads exactly `n` bytes. At EOF before `n` bytes, throws
+   * {@linkcode IncompleteReadError} with the bytes read (`expected` is `n`).
+   * A negative `n` is a `RangeError`. Not bound by `limit`.
+   */
+  async readExactly(
+    n: number,
+    options?: StreamReadOptions,
+  ): Promise<Uint8Array> {
+    checkSize(n, "size");
+    if (n < 0) {
+      throw new RangeError(`The size must not be negative, got ${n}`);
+    }
+    const signal = readSignal(options);
+    signal?.throwIfAborted();
+    if (this.#exception !== null) throw this.#exception;
+    if (n === 0) return EMPTY;
+    const buffer = this.#buffer;
+    while (buffer.size < n) {
+      if (this.#eof) throw new IncompleteReadError(buffer.take(buffer.size), n);
+      await this.#waitForData("readExactly", signal);
+    }
+    const data = buffer.take(n);
+    this.#maybeResumeTransport();
+    return data;
+  }
+
+  /**
+   * Reads up to and including `separator` (bytes or a UTF-8 string; default
+   * `"\n"`). With an array of separators, the match that ends first wins;
+   * on a tie, the shorter separator (as asyncio 3.13).
+   *
+   * At EOF without a separator, throws {@linkcode IncompleteReadError}
+   * (`expected` is `null`) with everything that was buffered. When the
+   * separator is not found within `limit` bytes, throws
+   * {@linkcode LimitOverrunError} and leaves the data in the buffer. An
+   * empty separator is a `RangeError`.
+   */
+  readUntil(
+    separator: StreamSeparator | StreamSeparator[] = "\n",
+    options?: StreamReadOptions,
+  ): Promise<Uint8Array> {
+    try {
+      const separators = toSeparators(separator);
+      return this.#readUntil(separators, readSignal(options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Lines until EOF, as `async for line in reader`: each line ends with
+   * `"\n"` except perhaps the last.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
+    for (;;) {
+      const line = await this.readLine();
+      if (line.length === 0) return;
+      yield line;
+    }
+  }
+
+  // ---- internals ----
+
+  async #readUntil(
+    separators: Uint8Array[],
+    signal: AbortSignal | undefined,
+  ): Promise<Uint8Array> {
+    signal?.throwIfAborted();
+    if (this.#exception !== null) throw this.#exception;
+    const buffer = this.#buffer;
+    const minLength = separators[0].length;
+    const maxLength = separators[separators.length - 1].length;
+    // Bytes from the start of the buffer known to hold no separator.
+    let offset = 0;
+    let matchStart = -1;
+    let matchEnd = -1;
+    for (;;) {
+      const length = buffer.size;
+      if (length - offset >= minLength) {
+        for (const sep of separators) {
+          // Only a match that ends strictly earlier can beat the best one.
+          const to = matchEnd === -1 ? length : matchEnd - 1;
+          const at = buffer.find(sep, offset, to);
+          if (at !== -1) {
+            matchStart = at;
+            matchEnd = at + sep.length;
+          }
+        }
+        if (matchEnd !== -1) break;
+        offset = Math.max(0, length + 1 - maxLength);
+        if (offset > this.#limit) {
+          throw new LimitOverrunError(
+            "Separator is not found, and chunk exceed the limit",
+            offset,
+          );
+        }
+      }
+      if (this.#eof) {
+        throw new IncompleteReadError(buffer.take(length), null);
+      }
+      await this.#waitForData("readUntil", signal);
+    }
+    if (matchStart > this.#limit) {
+      throw new LimitOverrunError(
+        "Separator is found, but chunk is longer than limit",
+        matchStart,
+      );
+    }
+    const chunk = buffer.take(matchEnd);
+    this.#maybeResumeTransport();
+    return chunk;
+  }
+
+  #feed(data: Uint8Array, owned: boolean): void {
+    if (this.#eof) {
+      throw new Deno.errors.BadResource("Cannot feed data after feedEof()");
+    }
+    if (data.length === 0) return;
+    this.#buffer.push(data, owned);
+    this.#wakeup();
+    const transport = this.#transport;
+    if (
+      transport !== null && !this.#paused &&
+      this.#buffer.size > 2 * this.#limit
+    ) {
+      transport.pauseReading();
+      this.#paused = true;
+    }
+  }
+
+  #wakeup(): void {
+    const waiter = this.#waiter;
+    if (waiter !== null) {
+      this.#waiter = null;
+      waiter.resolve();
+    }
+  }
+
+  #maybeResumeTransport(): void {
+    if (this.#paused && this.#buffer.size <= this.#limit) {
+      this.#paused = false;
+      this.#transport!.resumeReading();
+    }
+  }
+
+  /** Waits for `feedData`, `feedEof` or `setException`, or for `signal`. */
+  async #waitForData(
+    name: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (this.#exception !== null) throw this.#exception;
+    if (this.#waiter !== null) {
+      throw new Deno.errors.Busy(
+        `${name}() called while another read is already waiting for incoming data`,
+      );
+    }
+    // Waiting while paused would deadlock (readExactly(n) with n > limit).
+    if (this.#paused) {
+      this.#paused = false;
+      this.#transport!.resumeReading();
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const waiter: Waiter = { resolve, reject };
+    this.#waiter = waiter;
+    if (signal === undefined) {
+      await promise;
+      return;
+    }
+    const onAbort = () => {
+      if (this.#waiter === waiter) this.#waiter = null;
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await promise;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+    // Woken by data, but aborted before this read could go on: take nothing.
+    signal.throwIfAborted();
+  }
+}

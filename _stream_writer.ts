@@ -1,0 +1,275 @@
+// StreamWriter and the write flow control it waits on (asyncio's
+// FlowControlMixin). Public through streams.ts; FlowControlProtocol is
+// internal (subprocess pipes reuse it).
+
+import type { BaseProtocol } from "./protocols.ts";
+import { Protocol } from "./protocols.ts";
+import type { Transport } from "./transports.ts";
+import type { StreamReader } from "./_stream_reader.ts";
+import {
+  assertBytes,
+  checkOptions,
+  checkSignal,
+  describe,
+} from "./_validate.ts";
+
+interface DrainWaiter {
+  resolve: () => void;
+  reject: (reason: unknown) => void;
+}
+
+/**
+ * A protocol with asyncio's write flow control: it records
+ * `pauseWriting`/`resumeWriting` and the connection's end, so that
+ * {@linkcode StreamWriter.drain} can wait. Subclasses that override
+ * `pauseWriting`, `resumeWriting` or `connectionLost` must call `super`.
+ */
+export class FlowControlProtocol extends Protocol {
+  #paused = false;
+  #lost = false;
+  #lostError: Error | null = null;
+  #waiters = new Set<DrainWaiter>();
+  #closed = Promise.withResolvers<void>();
+
+  constructor() {
+    super();
+    // waitClosed() may never be called: a connection error is not unhandled.
+    this.#closed.promise.catch(() => {});
+  }
+
+  /** Writing is paused until `resumeWriting()`. */
+  override pauseWriting(): void {
+    this.#paused = true;
+  }
+
+  /** Wakes every `drain()` waiting for the buffer to go down. */
+  override resumeWriting(): void {
+    this.#paused = false;
+    for (const waiter of this.#waiters) waiter.resolve();
+    this.#waiters.clear();
+  }
+
+  /**
+   * Rejects every waiting `drain()` (with `exc`, or `ConnectionReset` for a
+   * clean close) and settles `closed`.
+   */
+  override connectionLost(exc: Error | null): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#lostError = exc;
+    const error = exc ?? connectionLostError();
+    for (const waiter of this.#waiters) waiter.reject(error);
+    this.#waiters.clear();
+    if (exc === null) this.#closed.resolve();
+    else this.#closed.reject(exc);
+  }
+
+  /** Whether `connectionLost` was called. */
+  get lost(): boolean {
+    return this.#lost;
+  }
+
+  /** Resolves when the connection is closed; rejects with its error. */
+  get closed(): Promise<void> {
+    return this.#closed.promise;
+  }
+
+  /**
+   * Resolves at once unless writing is paused; then when it resumes.
+   * Rejects once the connection is lost (its error, or `ConnectionReset`).
+   */
+  drainHelper(signal?: AbortSignal): Promise<void> {
+    if (this.#lost) {
+      return Promise.reject(this.#lostError ?? connectionLostError());
+    }
+    if (!this.#paused) return Promise.resolve();
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const waiter = { resolve, reject };
+    this.#waiters.add(waiter);
+    if (signal === undefined) return promise;
+    const onAbort = () => {
+      this.#waiters.delete(waiter);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    return promise.finally(() => signal.removeEventListener("abort", onAbort));
+  }
+}
+
+function connectionLostError(): Error {
+  return new Deno.errors.ConnectionReset("Connection lost");
+}
+
+/** Options of the {@linkcode StreamWriter} constructor. */
+export interface StreamWriterOptions {
+  /** The reader of the same connection: `drain()` throws its exception. */
+  reader?: StreamReader | null;
+}
+
+/** Options of {@linkcode StreamWriter.drain}. */
+export interface DrainOptions {
+  /** Cancels the wait; the drain rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Writes to a stream, as asyncio's `StreamWriter`: a thin layer over a
+ * transport that adds `drain()` (wait while the transport's buffer is above
+ * its high-water mark) and `waitClosed()`.
+ *
+ * You get one from `openConnection` or `startServer`. `await using` closes
+ * the connection and waits until it is closed.
+ *
+ * @example Write, drain, close
+ * ```ts ignore
+ * import { openConnection } from "@aionet/aionet/streams";
+ *
+ * const [reader, writer] = await openConnection({ hostname: "127.0.0.1", port: 8888 });
+ * writer.write(new TextEncoder().encode("hello\n"));
+ * await writer.drain();
+ * writer.close();
+ * await writer.waitClosed();
+ * ```
+ */
+export class StreamWriter {
+  #transport: Transport;
+  #protocol: FlowControlProtocol;
+  #reader: StreamReader | null;
+  #closeCalled = false;
+
+  /**
+   * Made by `openConnection`, `startServer` and their Unix variants:
+   * `protocol` must be the transport's stream protocol (`TypeError`
+   * otherwise). Not meant to be constructed by users.
+   *
+   * @example
+   * ```ts ignore
+   * import { openConnection } from "@aionet/aionet/streams";
+   *
+   * const [, writer] = await openConnection({ port: 8888 });
+   * console.log(writer.transport.getWriteBufferSize());
+   * ```
+   */
+  constructor(
+    transport: Transport,
+    protocol: BaseProtocol,
+    options?: StreamWriterOptions,
+  ) {
+    if (
+      transport === null || typeof transport !== "object" ||
+      typeof transport.write !== "function"
+    ) {
+      throw new TypeError(
+        `The transport must be a Transport, got ${describe(transport)}`,
+      );
+    }
+    if (!(protocol instanceof FlowControlProtocol)) {
+      throw new TypeError(
+        "The protocol must be the stream protocol made by openConnection or startServer",
+      );
+    }
+    this.#transport = transport;
+    this.#protocol = protocol;
+    this.#reader = checkOptions(options).reader ?? null;
+  }
+
+  /** The underlying transport. */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  /**
+   * Queues `data` for sending; never blocks. `TypeError` for anything but a
+   * `Uint8Array`; `BadResource` after `close()` or `writeEof()`; the
+   * connection's error once it is lost. Follow with `await drain()`.
+   */
+  write(data: Uint8Array): void {
+    assertBytes(data);
+    this.#transport.write(data);
+  }
+
+  /** Queues each chunk of `list` in order, as one write. */
+  writeLines(list: Iterable<Uint8Array>): void {
+    this.#transport.writeLines(list);
+  }
+
+  /** Half-closes: sends EOF after the queued bytes; reading goes on. */
+  writeEof(): void {
+    this.#transport.writeEof();
+  }
+
+  /** Whether `writeEof()` is possible (TCP and Unix: yes; TLS: no). */
+  canWriteEof(): boolean {
+    return this.#transport.canWriteEof();
+  }
+
+  /** Closes the connection once the queued bytes are sent. */
+  close(): void {
+    this.#closeCalled = true;
+    this.#transport.close();
+  }
+
+  /** Whether the connection is closing or closed. */
+  isClosing(): boolean {
+    return this.#transport.isClosing();
+  }
+
+  /**
+   * Resolves once the connection is closed (after `close()`, or when the
+   * peer ends it); rejects with the connection's error if it failed.
+   */
+  waitClosed(): Promise<void> {
+    return this.#protocol.closed;
+  }
+
+  /** Transport information: `"peername"`, `"sockname"`, `"socket"`, `"conn"`… */
+  getExtraInfo(name: string, fallback?: unknown): unknown {
+    return this.#transport.getExtraInfo(name, fallback);
+  }
+
+  /**
+   * Waits until it is fine to write again: resolves at once unless the
+   * transport's buffer is above its high-water mark, then when it drains.
+   * Rejects with the connection's error once the connection is lost (or
+   * `Deno.errors.ConnectionReset` if it closed cleanly): it never resolves
+   * on a dead connection. `signal` cancels the wait.
+   */
+  async drain(options?: DrainOptions): Promise<void> {
+    const signal = checkSignal(checkOptions(options).signal);
+    signal?.throwIfAborted();
+    const exc = this.#reader?.exception() ?? null;
+    if (exc !== null) throw exc;
+    const protocol = this.#protocol;
+    if (this.#transport.isClosing() && !protocol.lost) {
+      if (this.#closeCalled) {
+        // As asyncio: yield once so that connectionLost may run.
+        await undefined;
+      } else {
+        // Closing on its own: the connection is going away. Wait for it.
+        await waitOrAbort(protocol.closed.catch(() => {}), signal);
+      }
+    }
+    await protocol.drainHelper(signal);
+  }
+
+  /** `await using writer = ...`: `close()`, then waits until closed (errors ignored). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.#protocol.closed.catch(() => {});
+  }
+}
+
+async function waitOrAbort(
+  promise: Promise<void>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (signal === undefined) return await promise;
+  const { promise: aborted, reject } = Promise.withResolvers<never>();
+  const onAbort = () => reject(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Seed S004-i (seeds/004_0130fc70258334b4.txt): print a page's HTTP
+ * headers. A `HEAD` request is written with `open_connection`, then the
+ * response is read with a `readline()` loop until EOF.
+ *
+ * The Python it ports:
+ *
+ * ```python
+ * @asyncio.coroutine
+ * def print_http_header(url):
+ *     url = urllib.parse.urlsplit(url)
+ *     if url.scheme == 'https':
+ *         connect = asyncio.open_connection(url.hostname, 443, ssl=True)
+ *     else:
+ *         connect = asyncio.open_connection(url.hostname, 80)
+ *     reader, writer = yield from connect
+ *     query = ('HEAD {path} HTTP/1.0\r\nHost: {hostname}\r\n\r\n'
+ *             ).format(path=url.path or '/', hostname = url.hostname)
+ *     writer.write(query.encode('latin-1'))
+ *     while True:
+ *         line = yield from reader.readline()
+ *         if not line:
+ *             break
+ *         line = line.decode('latin1').rstrip()
+ *         if line:
+ *             print('HTTP header> % s' % line)
+ *     writer.close()
+ *
+ * url = 'https://docs.python.org/3/library/asyncio-stream.html'
+ * ```
+ *
+ * Offline: by default a small HTTP server started in this program
+ * (`Deno.serve` on 127.0.0.1, `--port`, 0 picks a free port) serves
+ * `/3/library/asyncio-stream.html`, and the URL points at it; the port
+ * comes from the URL when it has one. `--url` fetches another `http://`
+ * URL instead (no local server then). `https://` URLs take the seed's
+ * `ssl=True` branch, which needs aionet's TLS support.
+ *
+ * Run: `deno run -A examples/http_headers.ts [--port 0] [--url http://…]`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { openConnection } from "../streams.ts";
+
+function parseFlags(): { port: number; url: string | undefined } {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      port: { type: "string", default: "0" },
+      url: { type: "string" },
+    },
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error("--port must be an integer from 0 to 65535");
+    Deno.exit(2);
+  }
+  return { port, url: values.url };
+}
+
+/** Bytes to text one byte per character, as Python's latin-1 codec. */
+function latin1Decode(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return text;
+}
+
+function latin1Encode(text: string): Uint8Array {
+  return Uint8Array.from(text, (ch) => ch.charCodeAt(0) & 0xff);
+}
+
+/** The local stand-in for docs.python.org. */
+function startDocsServer(port: number, signal: AbortSignal) {
+  return Deno.serve({
+    hostname: "127.0.0.1",
+    port,
+    signal,
+    onListen() {},
+  }, (request) => {
+    const { pathname } = new URL(request.url);
+    if (pathname !== "/3/library/asyncio-stream.html") {
+      return new Response("Not found\n", { status: 404 });
+    }
+    return new Response("<!DOCTYPE html>\n<title>Streams</title>\n", {
+      headers: {
+        "content-type": "text/html; charset=utf-8",
+        "server": "aionet-example",
+      },
+    });
+  });
+}
+
+async function printHttpHeader(address: string): Promise<void> {
+  const url = new URL(address);
+  const connect = url.protocol === "https:"
+    ? openConnection({
+      hostname: url.hostname,
+      port: Number(url.port || 443),
+      tls: true,
+    })
+    : openConnection({ hostname: url.hostname, port: Number(url.port || 80) });
+  const [reader, writer] = await connect;
+
+  const query = `HEAD ${url.pathname || "/"} HTTP/1.0\r\n` +
+    `Host: ${url.hostname}\r\n\r\n`;
+  writer.write(latin1Encode(query));
+  while (true) {
+    const raw = await reader.readLine();
+    if (raw.length === 0) break;
+    const line = latin1Decode(raw).trimEnd();
+    if (line) console.log(`HTTP header> ${line}`);
+  }
+  writer.close();
+  await writer.waitClosed();
+}
+
+if (import.meta.main) {
+  const { port, url } = parseFlags();
+  if (url !== undefined) {
+    await printHttpHeader(url);
+  } else {
+    const controller = new AbortController();
+    const server = startDocsServer(port, controller.signal);
+    try {
+      await printHttpHeader(
+        `http://127.0.0.1:${server.addr.port}/3/library/asyncio-stream.html`,
+      );
+    } finally {
+      controller.abort();
+      await server.finished;
+    }
+  }
+}

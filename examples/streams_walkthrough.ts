@@ -1,0 +1,168 @@
+/**
+ * Seed S003-a (seeds/003_7eb64347b71338c1.txt): a walk through the Streams
+ * API, one step per section of the seed, against a small line-protocol
+ * server started in the same program.
+ *
+ * The seed's snippets, and what each becomes here:
+ *
+ * | seed (Python) | here |
+ * | --- | --- |
+ * | `reader, writer = await asyncio.open_connection(host, port)` | `const [reader, writer] = await openConnection({ hostname, port })` |
+ * | `server = await asyncio.start_server(handler, '127.0.0.1', 80)` | `const server = await startServer(handler, { hostname: "127.0.0.1", port })` |
+ * | `writer.write(byte_data)`, `writer.writelines(byte_lines)`, `await writer.drain()` | `writer.write(bytes)`, `writer.writeLines(lines)`, `await writer.drain()` |
+ * | `await reader.read()`, `await reader.read(n=100)` | `await reader.read()`, `await reader.read(100)` |
+ * | `await reader.readline()`, `readexactly(n)`, `readuntil(sep)` | `await reader.readLine()`, `readExactly(n)`, `readUntil(sep)` |
+ * | `writer.close()`, `await writer.wait_closed()`, `writer.is_closing()` | `writer.close()`, `await writer.waitClosed()`, `writer.isClosing()` |
+ *
+ * The seed also opens a connection with `ssl=True` (HTTPS on port 443);
+ * that step of the walkthrough is shown with aionet's TLS support
+ * (`openConnection({ hostname, port, tls: true })`), in its own release.
+ *
+ * The server understands one command a line: `HELLO` (answers a line),
+ * `DATA n` (answers exactly n bytes), `RECORD` (answers `;`-separated
+ * fields ending in `END`), `CHUNK` (answers 100 bytes) and `BYE` (answers,
+ * then closes).
+ *
+ * Run: `deno run -A examples/streams_walkthrough.ts [--host 127.0.0.1] [--port 0]`
+ * (`--port` is where the walkthrough's server listens; 0 picks a free port).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  openConnection,
+  startServer,
+  type StreamReader,
+  type StreamWriter,
+} from "../streams.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A string as Python's `repr()` shows it. */
+function repr(text: string): string {
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+  let out = quote;
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    if (ch === "\\" || ch === quote) out += `\\${ch}`;
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\t") out += "\\t";
+    else if (code < 0x20 || code === 0x7f) {
+      out += `\\x${code.toString(16).padStart(2, "0")}`;
+    } else out += ch;
+  }
+  return out + quote;
+}
+
+/** Bytes as Python prints them: `b'...'`. */
+function bytesRepr(data: Uint8Array): string {
+  return `b${repr(decoder.decode(data))}`;
+}
+
+function parseFlags(): { host: string; port: number } {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      host: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: "0" },
+    },
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error("--port must be an integer from 0 to 65535");
+    Deno.exit(2);
+  }
+  return { host: values.host, port };
+}
+
+/** 3. The server's handler: called with a reader and a writer per client. */
+async function handler(
+  reader: StreamReader,
+  writer: StreamWriter,
+): Promise<void> {
+  for await (const raw of reader) {
+    const [command, arg] = decoder.decode(raw).trim().split(" ");
+    switch (command) {
+      case "HELLO":
+        writer.write(encoder.encode("Hi there!\n"));
+        break;
+      case "DATA":
+        writer.write(encoder.encode("0123456789".repeat(10).slice(0, +arg)));
+        break;
+      case "RECORD":
+        writer.write(encoder.encode("name=aionet;lang=TypeScript;END"));
+        break;
+      case "CHUNK":
+        writer.write(new Uint8Array(100).fill(0x2a)); // 100 × "*"
+        break;
+      case "BYE":
+        writer.write(encoder.encode("Goodbye!\nThe server closes now.\n"));
+        await writer.drain();
+        writer.close();
+        await writer.waitClosed();
+        return;
+      default:
+        writer.write(encoder.encode(`Unknown command ${command}\n`));
+    }
+    await writer.drain();
+  }
+  writer.close();
+}
+
+async function main(): Promise<void> {
+  const { host, port } = parseFlags();
+
+  // 3. How to start a server.
+  await using server = await startServer(handler, { hostname: host, port });
+  const { port: serverPort } = server.addrs[0] as Deno.NetAddr;
+  console.log(`Server started on ${host}:${serverPort}`);
+
+  // 2. How to open a connection.
+  const [reader, writer] = await openConnection({
+    hostname: host,
+    port: serverPort,
+  });
+  console.log(`Connected to ${host}:${serverPort}`);
+
+  // 4. How to write data: write(), then drain().
+  writer.write(encoder.encode("HELLO\n"));
+  await writer.drain();
+  // 5. readline(): one line, with its "\n".
+  console.log(`readLine() -> ${bytesRepr(await reader.readLine())}`);
+
+  // 4. writelines(): several lines in one go.
+  writer.writeLines([encoder.encode("DATA 12\n"), encoder.encode("RECORD\n")]);
+  await writer.drain();
+  // 5. readexactly(n): exactly n bytes.
+  console.log(`readExactly(12) -> ${bytesRepr(await reader.readExactly(12))}`);
+  // 5. readuntil(separator): up to and including the separator.
+  console.log(`readUntil(";") -> ${bytesRepr(await reader.readUntil(";"))}`);
+  console.log(
+    `readUntil("END") -> ${bytesRepr(await reader.readUntil("END"))}`,
+  );
+
+  // 5. read(n=100): at most 100 bytes, as soon as some are there.
+  writer.write(encoder.encode("CHUNK\n"));
+  await writer.drain();
+  let chunk = 0;
+  while (chunk < 100) chunk += (await reader.read(100)).length;
+  console.log(`read(100) -> ${chunk} bytes`);
+
+  // 5. read(): everything up to EOF.
+  writer.write(encoder.encode("BYE\n"));
+  await writer.drain();
+  console.log(`read() -> ${bytesRepr(await reader.read())}`);
+  console.log(`atEof() -> ${reader.atEof()}`);
+
+  // 6. How to close the connection.
+  writer.close();
+  console.log(`isClosing() after close() -> ${writer.isClosing()}`);
+  await writer.waitClosed();
+  console.log("waitClosed() -> the connection is closed");
+  // Leaving main() closes the server (`await using`).
+}
+
+if (import.meta.main) await main();

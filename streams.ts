@@ -1,0 +1,225 @@
+/**
+ * Streams, as Python's `asyncio.streams`: {@linkcode openConnection} and
+ * {@linkcode startServer} (and their Unix variants) give you a
+ * {@linkcode StreamReader} and a {@linkcode StreamWriter} instead of
+ * protocol callbacks.
+ *
+ * Semantics are asyncio's (3.13): `read(n)`, `readLine()`,
+ * `readExactly(n)`, `readUntil(separator)` with the buffer `limit`,
+ * {@linkcode IncompleteReadError} and {@linkcode LimitOverrunError},
+ * `drain()` for write flow control, `close()` + `waitClosed()`. Every read
+ * and `drain()` takes `{ signal }`; an aborted read consumes nothing.
+ *
+ * Permissions: `--allow-net` (TCP), `--allow-read --allow-write` for Unix
+ * socket paths.
+ *
+ * @example Echo server and client
+ * ```ts
+ * import { openConnection, startServer } from "@aionet/aionet/streams";
+ *
+ * await using server = await startServer(async (reader, writer) => {
+ *   const line = await reader.readLine();
+ *   writer.write(line);
+ *   await writer.drain();
+ *   writer.close();
+ * }, { hostname: "127.0.0.1", port: 0 });
+ * const { port } = server.addrs[0] as Deno.NetAddr;
+ *
+ * const [reader, writer] = await openConnection({ hostname: "127.0.0.1", port });
+ * writer.write(new TextEncoder().encode("hello\n"));
+ * await writer.drain();
+ * console.log(new TextDecoder().decode(await reader.readLine())); // "hello\n"
+ * writer.close();
+ * await writer.waitClosed();
+ * ```
+ *
+ * @module
+ */
+
+import {
+  createConnection,
+  type CreateConnectionOptions,
+  createServer,
+  type CreateServerOptions,
+  createUnixConnection,
+  type CreateUnixConnectionOptions,
+  createUnixServer,
+  type CreateUnixServerOptions,
+  type Server,
+} from "./transports.ts";
+import { checkLimit, StreamReader } from "./_stream_reader.ts";
+import { StreamWriter } from "./_stream_writer.ts";
+import {
+  type ClientConnectedCallback,
+  StreamReaderProtocol,
+} from "./_stream_protocol.ts";
+import { checkFunction, checkOptions } from "./_validate.ts";
+
+export {
+  IncompleteReadError,
+  LimitOverrunError,
+  StreamReader,
+  type StreamReaderOptions,
+  type StreamReadOptions,
+  type StreamSeparator,
+} from "./_stream_reader.ts";
+export {
+  type DrainOptions,
+  StreamWriter,
+  type StreamWriterOptions,
+} from "./_stream_writer.ts";
+export type { ClientConnectedCallback } from "./_stream_protocol.ts";
+
+/** Options of {@linkcode openConnection}: `createConnection`'s plus `limit`. */
+export interface OpenConnectionOptions extends CreateConnectionOptions {
+  /** The reader's buffer limit (default 64 KiB). */
+  limit?: number;
+}
+
+/** Options of {@linkcode startServer}: `createServer`'s plus `limit`. */
+export interface StartServerOptions extends CreateServerOptions {
+  /** Each reader's buffer limit (default 64 KiB). */
+  limit?: number;
+}
+
+/** Options of {@linkcode openUnixConnection}: `createUnixConnection`'s plus `limit`. */
+export interface OpenUnixConnectionOptions extends CreateUnixConnectionOptions {
+  /** The reader's buffer limit (default 64 KiB). */
+  limit?: number;
+}
+
+/** Options of {@linkcode startUnixServer}: `createUnixServer`'s plus `limit`. */
+export interface StartUnixServerOptions extends CreateUnixServerOptions {
+  /** Each reader's buffer limit (default 64 KiB). */
+  limit?: number;
+}
+
+/**
+ * Opens a TCP connection and returns its reader and writer (asyncio's
+ * `open_connection`). Takes every option of `createConnection` plus
+ * `limit`; `hostname` defaults to `"127.0.0.1"`.
+ *
+ * @example Ask and read the answer
+ * ```ts ignore
+ * import { openConnection } from "@aionet/aionet/streams";
+ *
+ * const [reader, writer] = await openConnection({ hostname: "127.0.0.1", port: 8888 });
+ * writer.write(new TextEncoder().encode("PING\r\n"));
+ * await writer.drain();
+ * console.log(await reader.readUntil("\r\n"));
+ * writer.close();
+ * await writer.waitClosed();
+ * ```
+ */
+export async function openConnection(
+  options: OpenConnectionOptions,
+): Promise<[StreamReader, StreamWriter]> {
+  const { limit, ...rest } = checkOptions(options);
+  const reader = new StreamReader({ limit });
+  const protocol = new StreamReaderProtocol(reader);
+  const [transport] = await createConnection(() => protocol, rest);
+  return [reader, new StreamWriter(transport, protocol, { reader })];
+}
+
+/**
+ * Listens on TCP and calls `clientConnected(reader, writer)` for each
+ * connection (asyncio's `start_server`). Returns the `Server`. If the
+ * callback throws or its promise rejects, the loop's exception handler gets
+ * the error and that connection is closed; the server goes on.
+ *
+ * @example A line echo server
+ * ```ts
+ * import { startServer } from "@aionet/aionet/streams";
+ *
+ * await using server = await startServer(async (reader, writer) => {
+ *   for await (const line of reader) {
+ *     writer.write(line);
+ *     await writer.drain();
+ *   }
+ *   writer.close();
+ * }, { hostname: "127.0.0.1", port: 0 });
+ * console.log((server.addrs[0] as Deno.NetAddr).port > 0); // true
+ * ```
+ */
+export function startServer(
+  clientConnected: ClientConnectedCallback,
+  options?: StartServerOptions,
+): Promise<Server> {
+  try {
+    checkFunction(clientConnected, "clientConnected callback");
+    const { limit, ...rest } = checkOptions(options);
+    const checked = checkLimit(limit);
+    return createServer(
+      () =>
+        new StreamReaderProtocol(
+          new StreamReader({ limit: checked }),
+          clientConnected,
+        ),
+      rest,
+    );
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * Connects to a Unix stream socket and returns its reader and writer
+ * (asyncio's `open_unix_connection`).
+ *
+ * @example
+ * ```ts ignore
+ * import { openUnixConnection } from "@aionet/aionet/streams";
+ *
+ * const [reader, writer] = await openUnixConnection({ path: "/tmp/echo.sock" });
+ * writer.write(new TextEncoder().encode("hi\n"));
+ * console.log(await reader.readLine());
+ * writer.close();
+ * await writer.waitClosed();
+ * ```
+ */
+export async function openUnixConnection(
+  options: OpenUnixConnectionOptions,
+): Promise<[StreamReader, StreamWriter]> {
+  const { limit, ...rest } = checkOptions(options);
+  const reader = new StreamReader({ limit });
+  const protocol = new StreamReaderProtocol(reader);
+  const [transport] = await createUnixConnection(() => protocol, rest);
+  return [reader, new StreamWriter(transport, protocol, { reader })];
+}
+
+/**
+ * Listens on a Unix stream socket and calls `clientConnected(reader,
+ * writer)` for each connection (asyncio's `start_unix_server`).
+ *
+ * @example
+ * ```ts
+ * import { startUnixServer } from "@aionet/aionet/streams";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await using server = await startUnixServer(async (reader, writer) => {
+ *   writer.write(await reader.readLine());
+ *   writer.close();
+ * }, { path: `${dir}/echo.sock` });
+ * console.log(server.addrs[0]);
+ * ```
+ */
+export function startUnixServer(
+  clientConnected: ClientConnectedCallback,
+  options: StartUnixServerOptions,
+): Promise<Server> {
+  try {
+    checkFunction(clientConnected, "clientConnected callback");
+    const { limit, ...rest } = checkOptions(options);
+    const checked = checkLimit(limit);
+    return createUnixServer(
+      () =>
+        new StreamReaderProtocol(
+          new StreamReader({ limit: checked }),
+          clientConnected,
+        ),
+      rest,
+    );
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
