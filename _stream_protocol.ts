@@ -40,6 +40,7 @@ export class StreamReaderProtocol extends FlowControlProtocol {
     super();
     this.#reader = reader;
     this.#clientConnected = clientConnected;
+    this.serverSide = clientConnected !== null;
   }
 
   override connectionMade(transport: Transport): void {

@@ -203,6 +203,21 @@ function toSeparators(separator: unknown): Uint8Array[] {
 }
 
 let feedOwned: (reader: StreamReader, data: Uint8Array) => void;
+let bufferedSize: (reader: StreamReader) => number;
+let swapTransport: (reader: StreamReader, transport: ReadTransport) => void;
+
+/** Bytes buffered and not yet read (internal: the STARTTLS guard). */
+export function readerBufferedSize(reader: StreamReader): number {
+  return bufferedSize(reader);
+}
+
+/** Points the reader's flow control at a new transport (after startTls). */
+export function replaceReaderTransport(
+  reader: StreamReader,
+  transport: ReadTransport,
+): void {
+  swapTransport(reader, transport);
+}
 
 /**
  * Feeds `data` to `reader` without copying it: the caller gives up the
@@ -248,6 +263,10 @@ export class StreamReader {
 
   static {
     feedOwned = (reader, data) => reader.#feed(data, true);
+    bufferedSize = (reader) => reader.#buffer.size;
+    swapTransport = (reader, transport) => {
+      reader.#transport = transport;
+    };
   }
 
   /**

@@ -4,8 +4,16 @@
 
 import type { BaseProtocol } from "./protocols.ts";
 import { Protocol } from "./protocols.ts";
-import type { Transport } from "./transports.ts";
-import type { StreamReader } from "./_stream_reader.ts";
+import {
+  startTls,
+  type StartTlsOptions,
+  type Transport,
+} from "./transports.ts";
+import {
+  readerBufferedSize,
+  replaceReaderTransport,
+  type StreamReader,
+} from "./_stream_reader.ts";
 import {
   assertBytes,
   checkOptions,
@@ -25,6 +33,8 @@ interface DrainWaiter {
  * `pauseWriting`, `resumeWriting` or `connectionLost` must call `super`.
  */
 export class FlowControlProtocol extends Protocol {
+  /** Whether this end is the server (decides the TLS role of startTls). */
+  serverSide = false;
   #paused = false;
   #lost = false;
   #lostError: Error | null = null;
@@ -225,6 +235,49 @@ export class StreamWriter {
   /** Transport information: `"peername"`, `"sockname"`, `"socket"`, `"conn"`… */
   getExtraInfo(name: string, fallback?: unknown): unknown {
     return this.#transport.getExtraInfo(name, fallback);
+  }
+
+  /**
+   * Upgrades the connection to TLS in place (asyncio's
+   * `StreamWriter.start_tls`): the writer and its reader go on over TLS.
+   * The side defaults to the connection's role (server for `startServer`
+   * connections). Throws `Deno.errors.InvalidData` while unread plaintext is
+   * buffered in the reader: bytes sent before the handshake must not be
+   * taken as protected (STARTTLS injection, CVE-2021-23222 class).
+   *
+   * @example STARTTLS on the client side
+   * ```ts ignore
+   * import { openConnection } from "@aionet/aionet/streams";
+   *
+   * const [reader, writer] = await openConnection({ hostname: "127.0.0.1", port: 2525 });
+   * await reader.readLine(); // "220 ready"
+   * writer.write(new TextEncoder().encode("STARTTLS\r\n"));
+   * await reader.readLine(); // "220 go ahead"
+   * await writer.startTls({ serverName: "localhost" });
+   * ```
+   */
+  async startTls(options?: StartTlsOptions): Promise<void> {
+    this.#refusePlaintext();
+    await this.drain();
+    this.#refusePlaintext();
+    const serverSide = options?.serverSide ?? this.#protocol.serverSide;
+    const secure = await startTls(this.#transport, this.#protocol, {
+      ...options,
+      serverSide,
+    });
+    this.#transport = secure;
+    if (this.#reader !== null) replaceReaderTransport(this.#reader, secure);
+  }
+
+  #refusePlaintext(): void {
+    const buffered = this.#reader === null
+      ? 0
+      : readerBufferedSize(this.#reader);
+    if (buffered > 0) {
+      throw new Deno.errors.InvalidData(
+        `Cannot start TLS: ${buffered} bytes of unread plaintext are buffered (possible STARTTLS injection)`,
+      );
+    }
   }
 
   /**

@@ -9,7 +9,9 @@ import {
   createUnixServer,
   type ExceptionContext,
   getEventLoop,
+  openConnection,
   Protocol,
+  startServer,
   startTls,
   type StreamTransport,
   type Transport,
@@ -399,4 +401,93 @@ Deno.test("startTls refuses a closed transport and a bad certificate", async () 
     await within(client.lost.promise);
     server.abortClients();
   });
+});
+
+Deno.test("streams: openConnection/startServer over TLS", async () => {
+  await using server = await startServer(async (reader, writer) => {
+    for await (const line of reader) writer.write(line);
+    writer.close();
+  }, { hostname: "127.0.0.1", port: 0, tls: { cert, key } });
+  const [reader, writer] = await openConnection({
+    hostname: "127.0.0.1",
+    port: portOf(server.addrs[0]),
+    tls: { caCerts: [cert], serverName: "localhost" },
+  });
+  writer.write(encoder.encode("one\ntwo\n"));
+  assert.equal(decoder.decode(await within(reader.readLine())), "one\n");
+  assert.equal(decoder.decode(await within(reader.readLine())), "two\n");
+  writer.close();
+  await writer.waitClosed();
+});
+
+/** A STARTTLS server over streams; `greeting` is sent after STARTTLS. */
+function startTlsStreamServer(greeting: string) {
+  return startServer(async (reader, writer) => {
+    writer.write(encoder.encode("220 ready\n"));
+    const command = decoder.decode(await reader.readLine());
+    if (command !== "STARTTLS\n") {
+      writer.close();
+      return;
+    }
+    writer.write(encoder.encode(greeting));
+    try {
+      await writer.startTls({ cert, key });
+    } catch {
+      writer.close();
+      return;
+    }
+    const line = decoder.decode(await reader.readLine());
+    writer.write(encoder.encode(`tls:${line}`));
+    await writer.drain();
+    writer.close();
+  }, { hostname: "127.0.0.1", port: 0 });
+}
+
+Deno.test("streams: StreamWriter.startTls upgrades both ends (STARTTLS)", async () => {
+  await using server = await startTlsStreamServer("220 go ahead\n");
+  const [reader, writer] = await openConnection({
+    hostname: "127.0.0.1",
+    port: portOf(server.addrs[0]),
+  });
+  assert.equal(decoder.decode(await within(reader.readLine())), "220 ready\n");
+  writer.write(encoder.encode("STARTTLS\n"));
+  assert.equal(
+    decoder.decode(await within(reader.readLine())),
+    "220 go ahead\n",
+  );
+  await within(writer.startTls({ serverName: "localhost", caCerts: [cert] }));
+  assert.equal(writer.canWriteEof(), false);
+  writer.write(encoder.encode("hello\n"));
+  assert.equal(decoder.decode(await within(reader.readLine())), "tls:hello\n");
+  writer.close();
+  await writer.waitClosed();
+});
+
+Deno.test("streams: startTls refuses while unread plaintext is buffered (injection guard)", async () => {
+  await using server = await startTlsStreamServer(
+    "220 go ahead\n250 INJECTED before TLS\n",
+  );
+  const [reader, writer] = await openConnection({
+    hostname: "127.0.0.1",
+    port: portOf(server.addrs[0]),
+  });
+  await within(reader.readLine());
+  writer.write(encoder.encode("STARTTLS\n"));
+  assert.equal(
+    decoder.decode(await within(reader.readLine())),
+    "220 go ahead\n",
+  );
+  // The injected line came in the same segment: it is buffered, unread.
+  await assert.rejects(
+    writer.startTls({ serverName: "localhost", caCerts: [cert] }),
+    Deno.errors.InvalidData,
+  );
+  // Nothing was consumed or upgraded: the plaintext is still readable.
+  assert.equal(
+    decoder.decode(await within(reader.readLine())),
+    "250 INJECTED before TLS\n",
+  );
+  writer.close();
+  await writer.waitClosed().catch(() => {});
+  server.abortClients();
 });
