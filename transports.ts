@@ -70,6 +70,12 @@ export {
 } from "./_stream_transport.ts";
 export { Server } from "./_server.ts";
 export { TransportSocket } from "./_transport_socket.ts";
+export {
+  createDatagramEndpoint,
+  type CreateDatagramEndpointOptions,
+  DatagramConnTransport,
+  type DatagramConnTransportOptions,
+} from "./_datagram.ts";
 
 /**
  * What every transport has.
