@@ -32,24 +32,42 @@
  * Offline: by default a small HTTP server started in this program
  * (`Deno.serve` on 127.0.0.1, `--port`, 0 picks a free port) serves
  * `/3/library/asyncio-stream.html`, and the URL points at it; the port
- * comes from the URL when it has one. `--url` fetches another `http://`
- * URL instead (no local server then). `https://` URLs take the seed's
- * `ssl=True` branch, which needs aionet's TLS support.
+ * comes from the URL when it has one. `--https` takes the seed's
+ * `ssl=True` branch offline: the local server speaks HTTPS with the test
+ * certificate in `tests/fixtures/`, and the client connects with
+ * `openConnection({ hostname, port, tls: { caCerts: [fixtureCert],
+ * serverName: "localhost" } })` (asyncio: `ssl=context,
+ * server_hostname='localhost'`). `--url` fetches another URL instead (no
+ * local server then); an `https://` URL uses `tls: true`, the system's
+ * trusted roots and the URL's host name, exactly as `ssl=True`.
  *
- * Run: `deno run -A examples/http_headers.ts [--port 0] [--url http://…]`.
+ * Run: `deno run -A examples/http_headers.ts [--port 0] [--https]
+ * [--url http(s)://…]`.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { openConnection } from "../streams.ts";
+import { openConnection, type OpenConnectionOptions } from "../streams.ts";
+import {
+  FIXTURE_CERT_PATH,
+  FIXTURE_KEY_PATH,
+  readPem,
+} from "./_tls_fixture.ts";
 
-function parseFlags(): { port: number; url: string | undefined } {
+interface Flags {
+  port: number;
+  url: string | undefined;
+  https: boolean;
+}
+
+function parseFlags(): Flags {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
       port: { type: "string", default: "0" },
       url: { type: "string" },
+      https: { type: "boolean", default: false },
     },
   });
   const port = Number(values.port);
@@ -57,7 +75,7 @@ function parseFlags(): { port: number; url: string | undefined } {
     console.error("--port must be an integer from 0 to 65535");
     Deno.exit(2);
   }
-  return { port, url: values.url };
+  return { port, url: values.url, https: values.https };
 }
 
 /** Bytes to text one byte per character, as Python's latin-1 codec. */
@@ -71,13 +89,18 @@ function latin1Encode(text: string): Uint8Array {
   return Uint8Array.from(text, (ch) => ch.charCodeAt(0) & 0xff);
 }
 
-/** The local stand-in for docs.python.org. */
-function startDocsServer(port: number, signal: AbortSignal) {
+/** The local stand-in for docs.python.org; HTTPS when `tls` is given. */
+function startDocsServer(
+  port: number,
+  signal: AbortSignal,
+  tls?: { cert: string; key: string },
+) {
   return Deno.serve({
     hostname: "127.0.0.1",
     port,
     signal,
     onListen() {},
+    ...tls,
   }, (request) => {
     const { pathname } = new URL(request.url);
     if (pathname !== "/3/library/asyncio-stream.html") {
@@ -87,18 +110,27 @@ function startDocsServer(port: number, signal: AbortSignal) {
       headers: {
         "content-type": "text/html; charset=utf-8",
         "server": "aionet-example",
+        // As real HTTPS sites do: only sent over TLS.
+        ...(tls ? { "strict-transport-security": "max-age=63072000" } : {}),
       },
     });
   });
 }
 
-async function printHttpHeader(address: string): Promise<void> {
+/**
+ * Prints the headers of `address`. `tls` replaces the default `tls: true`
+ * of `https://` URLs (the local HTTPS server needs the fixture CA).
+ */
+async function printHttpHeader(
+  address: string,
+  tls: OpenConnectionOptions["tls"] = true,
+): Promise<void> {
   const url = new URL(address);
   const connect = url.protocol === "https:"
     ? openConnection({
       hostname: url.hostname,
       port: Number(url.port || 443),
-      tls: true,
+      tls,
     })
     : openConnection({ hostname: url.hostname, port: Number(url.port || 80) });
   const [reader, writer] = await connect;
@@ -117,9 +149,23 @@ async function printHttpHeader(address: string): Promise<void> {
 }
 
 if (import.meta.main) {
-  const { port, url } = parseFlags();
+  const { port, url, https } = parseFlags();
   if (url !== undefined) {
     await printHttpHeader(url);
+  } else if (https) {
+    const cert = readPem(FIXTURE_CERT_PATH, "certificate");
+    const key = readPem(FIXTURE_KEY_PATH, "private key");
+    const controller = new AbortController();
+    const server = startDocsServer(port, controller.signal, { cert, key });
+    try {
+      await printHttpHeader(
+        `https://127.0.0.1:${server.addr.port}/3/library/asyncio-stream.html`,
+        { caCerts: [cert], serverName: "localhost" },
+      );
+    } finally {
+      controller.abort();
+      await server.finished;
+    }
   } else {
     const controller = new AbortController();
     const server = startDocsServer(port, controller.signal);

@@ -8,15 +8,21 @@
  * | seed (Python) | here |
  * | --- | --- |
  * | `reader, writer = await asyncio.open_connection(host, port)` | `const [reader, writer] = await openConnection({ hostname, port })` |
+ * | `reader, writer = await asyncio.open_connection('www.google.com', 443, ssl=True)` | `const [reader, writer] = await openConnection({ hostname, port, tls: { caCerts, serverName } })` |
  * | `server = await asyncio.start_server(handler, '127.0.0.1', 80)` | `const server = await startServer(handler, { hostname: "127.0.0.1", port })` |
  * | `writer.write(byte_data)`, `writer.writelines(byte_lines)`, `await writer.drain()` | `writer.write(bytes)`, `writer.writeLines(lines)`, `await writer.drain()` |
  * | `await reader.read()`, `await reader.read(n=100)` | `await reader.read()`, `await reader.read(100)` |
  * | `await reader.readline()`, `readexactly(n)`, `readuntil(sep)` | `await reader.readLine()`, `readExactly(n)`, `readUntil(sep)` |
  * | `writer.close()`, `await writer.wait_closed()`, `writer.is_closing()` | `writer.close()`, `await writer.waitClosed()`, `writer.isClosing()` |
  *
- * The seed also opens a connection with `ssl=True` (HTTPS on port 443);
- * that step of the walkthrough is shown with aionet's TLS support
- * (`openConnection({ hostname, port, tls: true })`), in its own release.
+ * The seed's `ssl=True` step connects to an HTTPS server on port 443; here
+ * the program starts a second server in-process, the same handler behind
+ * TLS (`startServer(handler, { hostname, port: 0, tls: { cert, key } })`
+ * with the test certificate in `tests/fixtures/`), and connects to it with
+ * `tls: { caCerts: [fixtureCert], serverName: "localhost" }`. `tls: true`
+ * is the exact equivalent of `ssl=True` (system roots, host name checked);
+ * the fixture certificate is not in the system's roots, so it is passed as
+ * `caCerts`. After the handshake the reader and writer work as over TCP.
  *
  * The server understands one command a line: `HELLO` (answers a line),
  * `DATA n` (answers exactly n bytes), `RECORD` (answers `;`-separated
@@ -24,7 +30,8 @@
  * then closes).
  *
  * Run: `deno run -A examples/streams_walkthrough.ts [--host 127.0.0.1] [--port 0]`
- * (`--port` is where the walkthrough's server listens; 0 picks a free port).
+ * (`--port` is where the walkthrough's plaintext server listens; 0 picks a
+ * free port; the TLS server always takes a free port).
  *
  * @module
  */
@@ -36,6 +43,11 @@ import {
   type StreamReader,
   type StreamWriter,
 } from "../streams.ts";
+import {
+  FIXTURE_CERT_PATH,
+  FIXTURE_KEY_PATH,
+  readPem,
+} from "./_tls_fixture.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -162,7 +174,36 @@ async function main(): Promise<void> {
   console.log(`isClosing() after close() -> ${writer.isClosing()}`);
   await writer.waitClosed();
   console.log("waitClosed() -> the connection is closed");
-  // Leaving main() closes the server (`await using`).
+
+  // 2. Again with ssl=True: the same handler behind TLS, on a free port.
+  const cert = readPem(FIXTURE_CERT_PATH, "certificate");
+  const key = readPem(FIXTURE_KEY_PATH, "private key");
+  await using tlsServer = await startServer(handler, {
+    hostname: host,
+    port: 0,
+    tls: { cert, key },
+  });
+  const { port: tlsPort } = tlsServer.addrs[0] as Deno.NetAddr;
+  console.log(`TLS server started on ${host}:${tlsPort}`);
+  // Resolves once the handshake succeeded and the certificate was checked.
+  const [tlsReader, tlsWriter] = await openConnection({
+    hostname: host,
+    port: tlsPort,
+    tls: { caCerts: [cert], serverName: "localhost" },
+  });
+  console.log(`Connected to ${host}:${tlsPort} over TLS`);
+  tlsWriter.write(encoder.encode("HELLO\n"));
+  await tlsWriter.drain();
+  console.log(
+    `readLine() over TLS -> ${bytesRepr(await tlsReader.readLine())}`,
+  );
+  tlsWriter.write(encoder.encode("BYE\n"));
+  await tlsWriter.drain();
+  console.log(`read() over TLS -> ${bytesRepr(await tlsReader.read())}`);
+  tlsWriter.close();
+  await tlsWriter.waitClosed();
+  console.log("waitClosed() -> the TLS connection is closed");
+  // Leaving main() closes both servers (`await using`).
 }
 
 if (import.meta.main) await main();

@@ -313,6 +313,18 @@ Deno.test("examples: streams walkthrough (S003-a)", async () => {
   const port = /^Server started on 127\.0\.0\.1:(\d+)$/.exec(started)?.[1];
   assert.ok(port, started);
   assert.equal(connected, `Connected to 127.0.0.1:${port}`);
+  // The seed's ssl=True step, against a TLS server on its own free port.
+  const tlsPort = /^TLS server started on 127\.0\.0\.1:(\d+)$/.exec(
+    rest.at(-5) ?? "",
+  )?.[1];
+  assert.ok(tlsPort, rest.at(-5));
+  const tlsLines = [
+    `TLS server started on 127.0.0.1:${tlsPort}`,
+    `Connected to 127.0.0.1:${tlsPort} over TLS`,
+    "readLine() over TLS -> b'Hi there!\\n'",
+    "read() over TLS -> b'Goodbye!\\nThe server closes now.\\n'",
+    "waitClosed() -> the TLS connection is closed",
+  ];
   assert.deepEqual(rest, [
     "readLine() -> b'Hi there!\\n'",
     "readExactly(12) -> b'012345678901'",
@@ -323,6 +335,7 @@ Deno.test("examples: streams walkthrough (S003-a)", async () => {
     "atEof() -> true",
     "isClosing() after close() -> true",
     "waitClosed() -> the connection is closed",
+    ...tlsLines,
   ]);
 });
 
