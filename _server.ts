@@ -6,6 +6,7 @@ import type { BaseProtocol } from "./protocols.ts";
 import type { EventLoop } from "./events.ts";
 import { StreamTransport } from "./_stream_transport.ts";
 import { TransportSocket } from "./_transport_socket.ts";
+import { checkNumber, checkOptions } from "./_validate.ts";
 
 /** Pause after an accept error (EMFILE and the like), as asyncio does. */
 const ACCEPT_RETRY_DELAY = 100;
@@ -181,10 +182,55 @@ export class Server {
     await Promise.allSettled(this.#acceptLoops);
   }
 
+  /**
+   * Graceful shutdown: stops accepting, waits up to `timeout` ms (default
+   * 30 000) for the live connections to end by themselves, then aborts the
+   * ones still open and waits for them to go. Resolves to `true` when every
+   * connection ended before the deadline, `false` when some were aborted.
+   */
+  async shutdown(options?: { timeout?: number }): Promise<boolean> {
+    const timeout = checkNumber(
+      checkOptions(options).timeout ?? 30_000,
+      "timeout",
+    );
+    this.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeout);
+    });
+    try {
+      const graceful = await Promise.race([
+        this.waitClosed().then(() => true as const),
+        deadline,
+      ]);
+      if (graceful) return true;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.abortClients();
+    await this.waitClosed();
+    return false;
+  }
+
   /** `await using server = ...`: `close()` then `waitClosed()`. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
     await this.waitClosed();
+  }
+
+  /** Shows the live state in `Deno.inspect()` and `console.log()`. */
+  [Symbol.for("Deno.customInspect")](
+    inspect: (value: unknown, options?: unknown) => string,
+    options: unknown,
+  ): string {
+    const state = {
+      addrs: this.#addrs,
+      serving: this.isServing(),
+      closed: this.#closed,
+      connections: this.#transports.size,
+      handshaking: this.#handshakes.size,
+    };
+    return `Server ${inspect(state, options)}`;
   }
 
   async #acceptLoop(listener: Deno.Listener): Promise<void> {

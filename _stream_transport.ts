@@ -279,6 +279,26 @@ export class StreamTransport implements Transport {
     return [this.#low, this.#high];
   }
 
+  /** Shows the live state in `Deno.inspect()` and `console.log()`. */
+  [Symbol.for("Deno.customInspect")](
+    inspect: (value: unknown, options?: unknown) => string,
+    options: unknown,
+  ): string {
+    const state = {
+      peername: this.#address("remoteAddr"),
+      sockname: this.#address("localAddr"),
+      reading: this.isReading(),
+      closing: this.#closing,
+      lost: this.#lost,
+      eofWritten: this.#eofWritten,
+      writeBufferSize: this.getWriteBufferSize(),
+      writeBufferLimits: this.getWriteBufferLimits(),
+      writingPaused: this.#protocolPaused,
+      protocol: this.#protocol.constructor?.name,
+    };
+    return `StreamTransport ${inspect(state, options)}`;
+  }
+
   // ---- internals ----
 
   #address(key: "remoteAddr" | "localAddr"): Deno.Addr | undefined {

@@ -787,3 +787,71 @@ Deno.test("unix server: startServing: false binds the path but accepts nothing y
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("server: shutdown() waits for clients that end by themselves", async () => {
+  const protocol = new RecordingProtocol();
+  const server = await createServer(() => protocol, {
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const { port } = server.addrs[0] as Deno.NetAddr;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await withTimeout(protocol.made, 2000, "connectionMade");
+  const shutdown = server.shutdown({ timeout: 5000 });
+  assert.equal(server.isServing(), false);
+  conn.close();
+  assert.equal(await withTimeout(shutdown, 3000, "shutdown"), true);
+  assert.equal(await protocol.lost, null);
+});
+
+Deno.test("server: shutdown() aborts the clients still open at the deadline", async () => {
+  const server = await createServer(() => new RecordingProtocol(), {
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const { port } = server.addrs[0] as Deno.NetAddr;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await writeAll(conn, encode("hello"));
+  const graceful = await withTimeout(
+    server.shutdown({ timeout: 100 }),
+    3000,
+    "shutdown",
+  );
+  assert.equal(graceful, false);
+  // The server side was aborted: the client reads EOF.
+  const rest = await withTimeout(readAll(conn), 2000, "EOF");
+  assert.equal(rest.length, 0);
+  conn.close();
+  await assert.rejects(server.shutdown({ timeout: -1 }), RangeError);
+});
+
+Deno.test("server and transport: Deno.inspect shows the live state", async () => {
+  let serverTransport: Transport | undefined;
+  const made = Promise.withResolvers<void>();
+  class Keep extends Protocol {
+    override connectionMade(transport: Transport) {
+      serverTransport = transport;
+      made.resolve();
+    }
+  }
+  await using server = await createServer(() => new Keep(), {
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const { port } = server.addrs[0] as Deno.NetAddr;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await withTimeout(made.promise, 2000, "connectionMade");
+  const shown = Deno.inspect(server);
+  assert.match(shown, /^Server \{/);
+  assert.match(shown, /serving: true/);
+  assert.match(shown, /connections: 1/);
+  const transportShown = Deno.inspect(serverTransport);
+  assert.match(transportShown, /^StreamTransport \{/);
+  assert.match(transportShown, /reading: true/);
+  assert.match(transportShown, /writeBufferSize: 0/);
+  assert.match(transportShown, /protocol: "Keep"/);
+  serverTransport!.pauseReading();
+  assert.match(Deno.inspect(serverTransport), /reading: false/);
+  conn.close();
+  server.closeClients();
+});
