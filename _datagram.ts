@@ -2,6 +2,8 @@
 // createDatagramEndpoint and the transport it returns. Public through
 // transports.ts.
 
+import type { Socket } from "./sockets.ts";
+import { adoptDatagram } from "./_adopt_socket.ts";
 import type { BaseProtocol } from "./protocols.ts";
 import { type EventLoop, getEventLoop } from "./events.ts";
 import {
@@ -81,10 +83,12 @@ export interface CreateDatagramEndpointOptions {
    */
   allowBroadcast?: boolean;
   /**
-   * An existing `Deno.DatagramConn` to use instead of creating one (e.g.
-   * one that joined a multicast group). Excludes the other options.
+   * An existing `Deno.DatagramConn`, or an aionet datagram `Socket` (e.g.
+   * one that joined a multicast group with `setsockopt`; a connected one
+   * keeps its peer as the default target), to use instead of creating one.
+   * Excludes the other options.
    */
-  sock?: Deno.DatagramConn;
+  sock?: Deno.DatagramConn | Socket;
   /**
    * Unix datagrams: the path to bind. Refused with `NotSupported` on Deno
    * 2.9, where a `unixpacket` socket cannot send while a receive is
@@ -901,7 +905,14 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
         "The sock option cannot be combined with localAddr, remoteAddr, path, reuseAddress, reusePort or allowBroadcast",
       );
     }
-    return startDatagramTransport(sock, protocolFactory);
+    const adopted = await adoptDatagram(sock);
+    return startDatagramTransport(
+      adopted.conn,
+      protocolFactory,
+      adopted.remoteAddr === undefined
+        ? {}
+        : { remoteAddr: adopted.remoteAddr },
+    );
   }
 
   if (

@@ -1,6 +1,7 @@
 /**
  * aionet: Python asyncio's networking stack for Deno — transports and
- * protocols, streams, TLS, datagrams, subprocesses and the event loop, with
+ * protocols, streams, TLS, datagrams, subprocesses, non-blocking sockets,
+ * selectors and the event loop, with
  * asyncio's names in camelCase.
  *
  * @example Streams echo, as `asyncio.open_connection`
@@ -23,3 +24,5 @@ export * from "./transports.ts";
 export * from "./streams.ts";
 export * from "./events.ts";
 export * from "./subprocess.ts";
+export * from "./sockets.ts";
+export * from "./selectors.ts";

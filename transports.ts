@@ -45,6 +45,8 @@ import {
   type StreamTransportOptions,
 } from "./_stream_transport.ts";
 import { type AcceptedConn, Server } from "./_server.ts";
+import type { Socket } from "./sockets.ts";
+import { adoptConn, adoptListener } from "./_adopt_socket.ts";
 import {
   type ClientTlsSettings,
   clientTlsSettings,
@@ -268,8 +270,11 @@ export interface CreateConnectionOptions {
   happyEyeballsDelay?: number;
   /** asyncio's `interleave`: Deno orders addresses itself (`NotSupported`). */
   interleave?: number;
-  /** An already connected `Deno.Conn` to wrap instead of connecting. */
-  sock?: Deno.Conn;
+  /**
+   * An already connected `Deno.Conn`, or a connected aionet `Socket`
+   * (bytes it already received included), to wrap instead of connecting.
+   */
+  sock?: Deno.Conn | Socket;
   /** Aborts the connection attempt. */
   signal?: AbortSignal;
 }
@@ -290,8 +295,8 @@ export interface CreateServerOptions {
   startServing?: boolean;
   /** Enable TCP keep-alive on accepted connections. */
   keepAlive?: boolean;
-  /** An existing `Deno.Listener` to serve instead of listening. */
-  sock?: Deno.Listener;
+  /** An existing `Deno.Listener`, or a listening aionet `Socket`, to serve. */
+  sock?: Deno.Listener | Socket;
   /** Closes the server when aborted. */
   signal?: AbortSignal;
 }
@@ -302,8 +307,8 @@ export interface CreateUnixConnectionOptions {
   path?: string;
   /** TLS over the Unix socket. */
   tls?: boolean | TlsClientOptions;
-  /** An already connected Unix `Deno.Conn`. */
-  sock?: Deno.Conn;
+  /** An already connected Unix `Deno.Conn` or aionet `Socket`. */
+  sock?: Deno.Conn | Socket;
   /** Aborts the connection attempt. */
   signal?: AbortSignal;
 }
@@ -318,8 +323,8 @@ export interface CreateUnixServerOptions {
   startServing?: boolean;
   /** Remove the socket file when the server closes (default `true`; `false` is `NotSupported`). */
   cleanupSocket?: boolean;
-  /** An existing Unix `Deno.Listener`. */
-  sock?: Deno.Listener;
+  /** An existing Unix `Deno.Listener` or listening aionet `Socket`. */
+  sock?: Deno.Listener | Socket;
   /** TLS server options. */
   tls?: TlsServerOptions;
   /** Closes the server when aborted. */
@@ -435,7 +440,7 @@ export async function createConnection<P extends BaseProtocol>(
     localAddr,
     happyEyeballsDelay,
     interleave,
-    sock,
+    sock: givenSock,
     signal,
   } = checkOptions(options);
   checkSignal(signal);
@@ -453,10 +458,11 @@ export async function createConnection<P extends BaseProtocol>(
     );
   }
   if (signal?.aborted) throw abortReason(signal);
-  if (sock !== undefined) {
+  if (givenSock !== undefined) {
     if (hostname !== undefined || port !== undefined) {
       throw new TypeError("The hostname and port cannot be given with sock");
     }
+    const sock = await adoptConn(givenSock);
     checkConn(sock);
     if (tlsSettings === null) {
       return startTransport(sock, protocolFactory, signal);
@@ -547,22 +553,19 @@ function checkBacklog(backlog: unknown): number {
  * console.log((server.addrs[0] as Deno.NetAddr).port > 0); // true
  * ```
  */
-export function createServer(
+export async function createServer(
   protocolFactory: () => BaseProtocol,
   options?: CreateServerOptions,
 ): Promise<Server> {
-  try {
-    return Promise.resolve(createServerSync(protocolFactory, options));
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  checkFunction(protocolFactory, "protocol factory");
+  const sock = await adoptListener(checkOptions(options).sock);
+  return serve(protocolFactory, { ...options, sock });
 }
 
-function createServerSync(
+function serve(
   protocolFactory: () => BaseProtocol,
-  options: CreateServerOptions | undefined,
+  options: CreateServerOptions & { sock?: Deno.Listener },
 ): Server {
-  checkFunction(protocolFactory, "protocol factory");
   const {
     hostname,
     port = 0,
@@ -647,7 +650,7 @@ export async function createUnixConnection<P extends BaseProtocol>(
   options: CreateUnixConnectionOptions,
 ): Promise<[StreamTransport, P]> {
   checkFunction(protocolFactory, "protocol factory");
-  const { path, tls, sock, signal } = checkOptions(options);
+  const { path, tls, sock: givenSock, signal } = checkOptions(options);
   checkSignal(signal);
   const tlsSettings = clientTlsSettings(tls);
   if (tlsSettings !== null && tlsSettings.serverName === undefined) {
@@ -655,10 +658,11 @@ export async function createUnixConnection<P extends BaseProtocol>(
   }
   if (signal?.aborted) throw abortReason(signal);
   let conn: Deno.Conn;
-  if (sock !== undefined) {
+  if (givenSock !== undefined) {
     if (path !== undefined) {
       throw new TypeError("The path cannot be given with sock");
     }
+    const sock = await adoptConn(givenSock);
     checkConn(sock);
     conn = sock;
   } else {
@@ -734,55 +738,51 @@ function removeStaleSocket(path: string): void {
  * console.log(server.addrs[0]);
  * ```
  */
-export function createUnixServer(
+export async function createUnixServer(
   protocolFactory: () => BaseProtocol,
   options: CreateUnixServerOptions,
 ): Promise<Server> {
-  try {
-    checkFunction(protocolFactory, "protocol factory");
-    const {
-      path,
-      backlog,
-      startServing = true,
-      cleanupSocket = true,
-      sock,
-      tls,
-      signal,
-    } = checkOptions(options);
-    checkSignal(signal);
-    const tlsSettings = serverTlsSettings(tls);
-    if (backlog !== undefined) checkBacklog(backlog);
-    if (cleanupSocket === false) {
-      notSupported(
-        "cleanupSocket: false",
-        "Deno removes the socket file when a Unix listener closes",
-      );
-    }
-    if (signal?.aborted) throw abortReason(signal);
-    let listener: Deno.Listener;
-    if (sock !== undefined) {
-      if (path !== undefined) {
-        throw new TypeError("The path cannot be given with sock");
-      }
-      listener = checkListener(sock);
-    } else {
-      checkPath(path);
-      removeStaleSocket(path!);
-      listener = Deno.listen({ transport: "unix", path: path! });
-    }
-    const server = new Server({
-      loop: getEventLoop(),
-      listeners: [listener],
-      protocolFactory,
-      accept: tlsSettings === null ? undefined : upgradeOnAccept(tlsSettings),
-      canWriteEof: tlsSettings === null,
-      signal,
-    });
-    if (startServing) server.startServing();
-    return Promise.resolve(server);
-  } catch (error) {
-    return Promise.reject(error);
+  checkFunction(protocolFactory, "protocol factory");
+  const {
+    path,
+    backlog,
+    startServing = true,
+    cleanupSocket = true,
+    tls,
+    signal,
+  } = checkOptions(options);
+  const sock = await adoptListener(checkOptions(options).sock);
+  checkSignal(signal);
+  const tlsSettings = serverTlsSettings(tls);
+  if (backlog !== undefined) checkBacklog(backlog);
+  if (cleanupSocket === false) {
+    notSupported(
+      "cleanupSocket: false",
+      "Deno removes the socket file when a Unix listener closes",
+    );
   }
+  if (signal?.aborted) throw abortReason(signal);
+  let listener: Deno.Listener;
+  if (sock !== undefined) {
+    if (path !== undefined) {
+      throw new TypeError("The path cannot be given with sock");
+    }
+    listener = checkListener(sock);
+  } else {
+    checkPath(path);
+    removeStaleSocket(path!);
+    listener = Deno.listen({ transport: "unix", path: path! });
+  }
+  const server = new Server({
+    loop: getEventLoop(),
+    listeners: [listener],
+    protocolFactory,
+    accept: tlsSettings === null ? undefined : upgradeOnAccept(tlsSettings),
+    canWriteEof: tlsSettings === null,
+    signal,
+  });
+  if (startServing) server.startServing();
+  return server;
 }
 
 /** Options of {@linkcode startTls}. */

@@ -1,0 +1,129 @@
+// Emulated readiness: Deno has no poll(2), so every aionet Socket keeps its
+// own kernel-like buffers (filled and drained by background operations) and
+// publishes a Readiness that says, truthfully, whether a recv/accept or a
+// send would complete at once. Selectors and the event loop subscribe to it.
+
+import { setImmediate } from "node:timers";
+
+/** Bit for "a read would not block" (same value as `EVENT_READ`). */
+export const READ = 1;
+/** Bit for "a write would not block" (same value as `EVENT_WRITE`). */
+export const WRITE = 2;
+
+/** The readiness of one socket: a poll function and change listeners. */
+export class Readiness {
+  #listeners = new Set<() => void>();
+  #poll: () => number;
+  #isClosed: () => boolean;
+  /** The socket's pseudo file descriptor. */
+  readonly fd: number;
+
+  constructor(fd: number, poll: () => number, isClosed: () => boolean) {
+    this.fd = fd;
+    this.#poll = poll;
+    this.#isClosed = isClosed;
+  }
+
+  /** The current mask of `READ | WRITE` (0 once closed). */
+  poll(): number {
+    return this.#isClosed() ? 0 : this.#poll();
+  }
+
+  /** Whether the socket was closed (waiters then give up). */
+  closed(): boolean {
+    return this.#isClosed();
+  }
+
+  /** Calls `listener` after every state change until unsubscribed. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Tells every listener that the state may have changed. */
+  notify(): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener();
+      } catch {
+        // A listener's failure is its own business.
+      }
+    }
+  }
+}
+
+const sources = new WeakMap<object, Readiness>();
+const byFd = new Map<number, WeakRef<object>>();
+
+/** Records `readiness` as the readiness of `fileobj`. */
+export function setReadiness(fileobj: object, readiness: Readiness): void {
+  sources.set(fileobj, readiness);
+  byFd.set(readiness.fd, new WeakRef(fileobj));
+}
+
+/** Forgets the fd of a closed socket (its number is never reused). */
+export function forgetFd(fd: number): void {
+  byFd.delete(fd);
+}
+
+/** The readiness of `fileobj` (a Socket or its fd number), if it has one. */
+export function readinessOf(fileobj: unknown): Readiness | undefined {
+  if (typeof fileobj === "number") {
+    const target = byFd.get(fileobj)?.deref();
+    return target === undefined ? undefined : sources.get(target);
+  }
+  if (fileobj === null || typeof fileobj !== "object") return undefined;
+  return sources.get(fileobj);
+}
+
+/**
+ * Resolves once `readiness.poll() & mask` is non-zero; rejects with
+ * `BadResource` if the socket closes first, or with the signal's reason.
+ */
+export function waitReady(
+  readiness: Readiness,
+  mask: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (signal?.aborted) return Promise.reject(abortReason(signal));
+  if (readiness.poll() & mask) return Promise.resolve();
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  const finish = (error?: unknown) => {
+    unsubscribe();
+    signal?.removeEventListener("abort", onAbort);
+    if (error === undefined) resolve();
+    else reject(error);
+  };
+  const onAbort = () => finish(abortReason(signal!));
+  const unsubscribe = readiness.subscribe(() => {
+    if (readiness.closed()) {
+      finish(new Deno.errors.BadResource("The socket was closed"));
+    } else if (readiness.poll() & mask) {
+      finish();
+    }
+  });
+  signal?.addEventListener("abort", onAbort, { once: true });
+  if (readiness.closed()) {
+    finish(new Deno.errors.BadResource("The socket is closed"));
+  }
+  return promise;
+}
+
+/** The reason an aborted signal rejects with. */
+export function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ??
+    new DOMException("The operation was aborted", "AbortError");
+}
+
+/**
+ * Resolves after one macrotask turn, so pending I/O completions run first
+ * (a microtask would starve them; `setTimeout(0)` costs milliseconds).
+ */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Runs `callback` after one macrotask turn (see {@linkcode nextTurn}). */
+export function onNextTurn(callback: () => void): void {
+  setImmediate(callback);
+}

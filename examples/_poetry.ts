@@ -1,0 +1,132 @@
+// Shared by the slow-poetry examples of seed S002 (002_6b9579778871f933.txt):
+// the command lines of the servers and clients, and the small formatting
+// helpers the Python prints rely on.
+
+import { parseArgs } from "node:util";
+
+/** The poem shipped with the examples (public domain). */
+export const DEFAULT_POEM = new URL("./data/ozymandias.txt", import.meta.url)
+  .pathname;
+
+/** A server's options: `--port`, `--iface`, `--delay`, `--num-bytes`, the poem. */
+export interface ServerArgs {
+  port: number;
+  iface: string;
+  /** Seconds between two sends. */
+  delay: number;
+  numBytes: number;
+  poetryFile: string;
+}
+
+function fail(message: string): never {
+  console.error(message);
+  Deno.exit(2);
+}
+
+/**
+ * Parses a poetry server's command line:
+ * `[--port N] [--iface HOST] [--delay SECONDS] [--num-bytes N] [poetry-file]`.
+ */
+export function parseServerArgs(): ServerArgs {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      port: { type: "string", short: "p", default: "0" },
+      iface: { type: "string", default: "127.0.0.1" },
+      delay: { type: "string", default: "0.1" },
+      "num-bytes": { type: "string", default: "20" },
+    },
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    fail("--port must be an integer from 0 to 65535");
+  }
+  const delay = Number(values.delay);
+  if (!Number.isFinite(delay) || delay < 0) fail("--delay must be >= 0");
+  const numBytes = Number(values["num-bytes"]);
+  if (!Number.isInteger(numBytes) || numBytes < 1) {
+    fail("--num-bytes must be a positive integer");
+  }
+  const poetryFile = positionals[0] ?? DEFAULT_POEM;
+  try {
+    Deno.statSync(poetryFile);
+  } catch {
+    fail(`No such file: ${poetryFile}`);
+  }
+  return { port, iface: values.iface, delay, numBytes, poetryFile };
+}
+
+/** A client's options: `[host:]port ...` and `--out-dir` for the files. */
+export interface ClientArgs {
+  addresses: Array<{ hostname: string; port: number }>;
+  outDir: string;
+}
+
+/** Parses `[--out-dir DIR] [host:]port ...` as the seed's clients do. */
+export function parseClientArgs(): ClientArgs {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: { "out-dir": { type: "string", default: "." } },
+  });
+  if (positionals.length === 0) {
+    fail("usage: [--out-dir DIR] [hostname:]port ...");
+  }
+  const addresses = positionals.map((address) => {
+    let hostname = "127.0.0.1";
+    let port = address;
+    if (address.includes(":")) {
+      [hostname, port] = [
+        address.slice(0, address.lastIndexOf(":")),
+        address.slice(address.lastIndexOf(":") + 1),
+      ];
+    }
+    if (!/^\d+$/.test(port)) fail("Ports must be integers.");
+    return { hostname: hostname || "127.0.0.1", port: Number(port) };
+  });
+  return { addresses, outDir: values["out-dir"] };
+}
+
+/** `host:port`, as the seed's `format_address`. */
+export function formatAddress(address: { hostname?: string; port: number }) {
+  return `${address.hostname || "127.0.0.1"}:${address.port}`;
+}
+
+/** A Deno address as Python prints an address tuple: `('127.0.0.1', 5555)`. */
+export function addrTuple(addr: Deno.Addr): string {
+  if ("path" in addr) return `'${addr.path ?? ""}'`;
+  if ("hostname" in addr) return `('${addr.hostname}', ${addr.port})`;
+  return String(addr);
+}
+
+/** Milliseconds as Python prints a `timedelta`: `0:00:01.234567`. */
+export function timedelta(ms: number): string {
+  const micros = Math.round(ms * 1000);
+  const seconds = Math.floor(micros / 1_000_000);
+  const rest = String(micros % 1_000_000).padStart(6, "0");
+  const h = Math.floor(seconds / 3600);
+  const m = String(Math.floor(seconds / 60) % 60).padStart(2, "0");
+  const s = String(seconds % 60).padStart(2, "0");
+  return `${h}:${m}:${s}.${rest}`;
+}
+
+/** Bytes as Python's `repr(bytes)`: `b'abc\n'`. */
+export function bytesRepr(data: Uint8Array): string {
+  let out = "b'";
+  for (const byte of data) {
+    if (byte === 0x5c) out += "\\\\";
+    else if (byte === 0x27) out += "\\'";
+    else if (byte === 0x0a) out += "\\n";
+    else if (byte === 0x0d) out += "\\r";
+    else if (byte === 0x09) out += "\\t";
+    else if (byte >= 0x20 && byte < 0x7f) out += String.fromCharCode(byte);
+    else out += `\\x${byte.toString(16).padStart(2, "0")}`;
+  }
+  return out + "'";
+}
+
+/** Waits `seconds` (the seeds' `time.sleep(delay)` pacing). */
+export function sleep(seconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+}
