@@ -12,6 +12,8 @@ import { ByteQueue } from "./_byte_queue.ts";
 
 /** asyncio's default buffer limit: 64 KiB. */
 const DEFAULT_LIMIT = 64 * 1024;
+/** The most bytes one pull of `StreamReader.readable` takes. */
+const READABLE_CHUNK = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
 const NEWLINE = new Uint8Array([0x0a]);
@@ -141,8 +143,62 @@ export interface StreamReadOptions {
 export type StreamSeparator = Uint8Array | string;
 
 interface Waiter {
+  /** The read that waits, for `Deno.inspect()`. */
+  name: string;
   resolve: () => void;
   reject: (reason: unknown) => void;
+}
+
+/** What `Deno.customInspect` hands to a custom inspector. */
+export type InspectFn = (value: unknown, options?: unknown) => string;
+
+/** `host:port` (`[v6]:port`) for a network address, the path for a Unix one. */
+function formatAddr(addr: unknown): string {
+  const a = addr as { hostname?: unknown; port?: unknown; path?: unknown };
+  if (typeof a.path === "string") return a.path === "" ? "(unnamed)" : a.path;
+  const host = String(a.hostname);
+  return `${host.includes(":") ? `[${host}]` : host}:${a.port}`;
+}
+
+/**
+ * A one-line description of a transport, in the style of asyncio's
+ * transport `repr()`: `<StreamTransport peer=127.0.0.1:8888 read=polling
+ * write=<idle bufsize=0>>`. Only what the transport's public methods tell.
+ */
+export function transportRepr(transport: unknown): string {
+  if (transport === null || typeof transport !== "object") {
+    return String(transport);
+  }
+  const t = transport as {
+    isClosing?: () => boolean;
+    getExtraInfo?: (name: string) => unknown;
+    isReading?: () => boolean;
+    getWriteBufferSize?: () => number;
+  };
+  const info = [transport.constructor?.name ?? "Transport"];
+  try {
+    const closing = typeof t.isClosing === "function" && t.isClosing();
+    if (closing) info.push("closing");
+    const peer = t.getExtraInfo?.("peername");
+    if (peer !== null && typeof peer === "object") {
+      info.push(`peer=${formatAddr(peer)}`);
+    }
+    if (!closing && typeof t.isReading === "function") {
+      info.push(`read=${t.isReading() ? "polling" : "idle"}`);
+    }
+    if (typeof t.getWriteBufferSize === "function") {
+      const size = t.getWriteBufferSize();
+      info.push(`write=<${size > 0 ? "polling" : "idle"} bufsize=${size}>`);
+    }
+  } catch {
+    // A transport in a state where it cannot tell: show what we have.
+  }
+  return `<${info.join(" ")}>`;
+}
+
+/** An error as Python's `repr()` shows one: `Name("message")`. */
+function errorRepr(error: Error): string {
+  return `${error.name}(${JSON.stringify(error.message)})`;
 }
 
 /** Checks `limit` as asyncio does (`RangeError` for `limit <= 0`). */
@@ -233,12 +289,20 @@ export function feedOwnedData(reader: StreamReader, data: Uint8Array): void {
  *
  * A protocol feeds it (`feedData`, `feedEof`, `setException`); usually you
  * get one from `openConnection` or `startServer`, but a reader fed by hand
- * is handy in tests. Only one read may wait for data at a time (a second
- * one rejects with `Deno.errors.Busy`). Every read takes `{ signal }`: an
- * aborted read rejects with the signal's reason and consumes nothing.
+ * is handy in tests. Every read takes `{ signal }`: an aborted read rejects
+ * with the signal's reason and consumes nothing.
+ *
+ * One consumer at a time: only one read may wait for data at a time (a
+ * second one rejects with `Deno.errors.Busy`), and while
+ * {@linkcode StreamReader.readable} is in use (locked, or holding data it
+ * pulled) every direct read rejects with `Deno.errors.Busy`.
  *
  * When more than 2 × `limit` bytes are buffered the reader pauses its
  * transport, and resumes it once reads bring the buffer down to `limit`.
+ *
+ * `Deno.inspect(reader)` (and `console.log`) shows the live state as
+ * asyncio's `repr()` does: `<StreamReader 12 bytes eof limit=1024
+ * waiter=<pending read> exception=… transport=<…> paused>`.
  *
  * @example Lines from a buffer fed by hand
  * ```ts
@@ -260,6 +324,14 @@ export class StreamReader {
   #transport: ReadTransport | null = null;
   #paused = false;
   #waiter: Waiter | null = null;
+  // The Web Streams view (`readable`), made on first use.
+  #readable: ReadableStream<Uint8Array<ArrayBuffer>> | null = null;
+  #streamController:
+    | ReadableStreamDefaultController<Uint8Array<ArrayBuffer>>
+    | null = null;
+  #streamPulling = false;
+  /** The readable closed, errored or was cancelled: direct reads are free. */
+  #streamDone = false;
 
   static {
     feedOwned = (reader, data) => reader.#feed(data, true);
@@ -355,24 +427,16 @@ export class StreamReader {
    * `n = 0`. A negative `n` (default `-1`) reads everything up to EOF.
    * Not bound by `limit`.
    */
-  async read(n: number = -1, options?: StreamReadOptions): Promise<Uint8Array> {
-    checkSize(n, "size");
-    const signal = readSignal(options);
-    signal?.throwIfAborted();
-    if (this.#exception !== null) throw this.#exception;
-    if (n === 0) return EMPTY;
-    if (n < 0) {
-      while (!this.#eof) await this.#waitForData("read", signal);
-      const all = this.#buffer.take(this.#buffer.size);
-      this.#maybeResumeTransport();
-      return all;
+  read(n: number = -1, options?: StreamReadOptions): Promise<Uint8Array> {
+    try {
+      checkSize(n, "size");
+      const signal = readSignal(options);
+      signal?.throwIfAborted();
+      if (this.#readable !== null) this.#checkStreamIdle("read");
+      return this.#read(n, signal, "read");
+    } catch (error) {
+      return Promise.reject(error);
     }
-    while (this.#buffer.size === 0 && !this.#eof) {
-      await this.#waitForData("read", signal);
-    }
-    const data = this.#buffer.take(Math.min(n, this.#buffer.size));
-    this.#maybeResumeTransport();
-    return data;
   }
 
   /**
@@ -385,6 +449,8 @@ export class StreamReader {
    */
   async readLine(options?: StreamReadOptions): Promise<Uint8Array> {
     const signal = readSignal(options);
+    signal?.throwIfAborted();
+    if (this.#readable !== null) this.#checkStreamIdle("readLine");
     const newline = [NEWLINE];
     try {
       return await this.#readUntil(newline, signal);
@@ -418,6 +484,7 @@ export class StreamReader {
     }
     const signal = readSignal(options);
     signal?.throwIfAborted();
+    if (this.#readable !== null) this.#checkStreamIdle("readExactly");
     if (this.#exception !== null) throw this.#exception;
     if (n === 0) return EMPTY;
     const buffer = this.#buffer;
@@ -447,7 +514,10 @@ export class StreamReader {
   ): Promise<Uint8Array> {
     try {
       const separators = toSeparators(separator);
-      return this.#readUntil(separators, readSignal(options));
+      const signal = readSignal(options);
+      signal?.throwIfAborted();
+      if (this.#readable !== null) this.#checkStreamIdle("readUntil");
+      return this.#readUntil(separators, signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -465,7 +535,171 @@ export class StreamReader {
     }
   }
 
+  /**
+   * The reader as a Web `ReadableStream` of byte chunks, to compose with
+   * the platform: `pipeThrough(new TextDecoderStream())`,
+   * `pipeThrough(new CompressionStream("gzip"))`, `pipeTo(writer.writable)`,
+   * a `fetch` or `Response` body. Made on first access; every access
+   * returns the same stream.
+   *
+   * - Backpressure: the stream pulls only when its consumer asks (its
+   *   high-water mark is 0), each pull taking what `read(65536)` returns.
+   *   A slow consumer leaves the bytes in the reader's buffer, which pauses
+   *   the transport above 2 × `limit` as usual.
+   * - The chunks are the arrays `read()` returns, not copies. They may be
+   *   views into a larger buffer: copy a chunk before transferring its
+   *   `ArrayBuffer` (`postMessage` transfer lists, a byte stream's
+   *   `enqueue()`).
+   * - The stream closes at EOF and errors with the reader's exception.
+   * - `cancel(reason)` closes the transport, if the reader has one (the
+   *   consumer is gone, as when asyncio code drops a connection); a read
+   *   the stream had waiting consumes nothing.
+   * - While the stream is locked, pulling, or holding a chunk it pulled,
+   *   direct reads (`read`, `readLine`, `readExactly`, `readUntil`,
+   *   `for await`) reject with `Deno.errors.Busy`: two consumers would
+   *   each get part of the bytes. Once the stream is released with nothing
+   *   pulled, closed, errored or cancelled, direct reads work again.
+   *
+   * @example Decode text as it arrives
+   * ```ts
+   * import { StreamReader } from "@aionet/aionet/streams";
+   *
+   * const reader = new StreamReader();
+   * reader.feedData(new TextEncoder().encode("héllo "));
+   * reader.feedData(new TextEncoder().encode("wörld"));
+   * reader.feedEof();
+   * let text = "";
+   * for await (const part of reader.readable.pipeThrough(new TextDecoderStream())) {
+   *   text += part;
+   * }
+   * console.log(text); // "héllo wörld"
+   * ```
+   */
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    return this.#readable ??= this.#makeReadable();
+  }
+
+  /**
+   * Shows the live state as asyncio's `StreamReader.__repr__`: bytes
+   * buffered, `eof`, `limit` (when not the default), the waiting read, the
+   * exception, the transport, `paused`; plus `readable` while the Web
+   * stream is in use.
+   *
+   * @example
+   * ```ts
+   * import { StreamReader } from "@aionet/aionet/streams";
+   *
+   * const reader = new StreamReader({ limit: 1024 });
+   * reader.feedData(new Uint8Array(3));
+   * reader.feedEof();
+   * console.log(Deno.inspect(reader)); // "<StreamReader 3 bytes eof limit=1024>"
+   * ```
+   */
+  [Symbol.for("Deno.customInspect")](
+    _inspect?: InspectFn,
+    _options?: unknown,
+  ): string {
+    const info = ["StreamReader"];
+    const size = this.#buffer.size;
+    if (size > 0) info.push(`${size} bytes`);
+    if (this.#eof) info.push("eof");
+    if (this.#limit !== DEFAULT_LIMIT) info.push(`limit=${this.#limit}`);
+    if (this.#waiter !== null) {
+      const name = this.#waiter.name;
+      info.push(
+        `waiter=<pending ${name === "readable" ? "readable pull" : name}>`,
+      );
+    }
+    if (this.#exception !== null) {
+      info.push(`exception=${errorRepr(this.#exception)}`);
+    }
+    if (this.#transport !== null) {
+      info.push(`transport=${transportRepr(this.#transport)}`);
+    }
+    if (this.#paused) info.push("paused");
+    if (this.#readable !== null && this.#streamInUse()) info.push("readable");
+    return `<${info.join(" ")}>`;
+  }
+
   // ---- internals ----
+
+  #makeReadable(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    // Aborted when the stream is cancelled: wakes a waiting pull.
+    const abort = new AbortController();
+    return new ReadableStream<Uint8Array<ArrayBuffer>>({
+      start: (controller) => {
+        this.#streamController = controller;
+      },
+      pull: async (controller) => {
+        this.#streamPulling = true;
+        try {
+          const chunk = await this.#read(
+            READABLE_CHUNK,
+            abort.signal,
+            "readable",
+          );
+          if (this.#streamDone) return;
+          if (chunk.length > 0) {
+            // The buffer holds ArrayBuffer-backed arrays only (feedData
+            // copies; transports hand over fresh buffers).
+            controller.enqueue(chunk as Uint8Array<ArrayBuffer>);
+            return;
+          }
+          this.#streamDone = true;
+          controller.close();
+        } catch (error) {
+          // Cancelled meanwhile: the stream is gone, nothing to report.
+          if (this.#streamDone) return;
+          this.#streamDone = true;
+          throw error;
+        } finally {
+          this.#streamPulling = false;
+        }
+      },
+      cancel: (reason) => {
+        this.#streamDone = true;
+        abort.abort(reason);
+        this.#transport?.close();
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /** Whether the readable may take bytes a direct read would also take. */
+  #streamInUse(): boolean {
+    if (this.#streamDone) return false;
+    const desired = this.#streamController?.desiredSize ?? 0;
+    return this.#readable!.locked || this.#streamPulling || desired < 0;
+  }
+
+  #checkStreamIdle(name: string): void {
+    if (this.#streamInUse()) {
+      throw new Deno.errors.Busy(
+        `${name}() called while reader.readable is in use: read through the stream, or release its lock before it pulled data`,
+      );
+    }
+  }
+
+  async #read(
+    n: number,
+    signal: AbortSignal | undefined,
+    name: string,
+  ): Promise<Uint8Array> {
+    if (this.#exception !== null) throw this.#exception;
+    if (n === 0) return EMPTY;
+    const buffer = this.#buffer;
+    if (n < 0) {
+      while (!this.#eof) await this.#waitForData(name, signal);
+      const all = buffer.take(buffer.size);
+      this.#maybeResumeTransport();
+      return all;
+    }
+    while (buffer.size === 0 && !this.#eof) {
+      await this.#waitForData(name, signal);
+    }
+    const data = buffer.take(Math.min(n, buffer.size));
+    this.#maybeResumeTransport();
+    return data;
+  }
 
   async #readUntil(
     separators: Uint8Array[],
@@ -557,7 +791,9 @@ export class StreamReader {
     if (this.#exception !== null) throw this.#exception;
     if (this.#waiter !== null) {
       throw new Deno.errors.Busy(
-        `${name}() called while another read is already waiting for incoming data`,
+        `${
+          name === "readable" ? "reader.readable pulled" : `${name}() called`
+        } while another read is already waiting for incoming data`,
       );
     }
     // Waiting while paused would deadlock (readExactly(n) with n > limit).
@@ -566,7 +802,7 @@ export class StreamReader {
       this.#transport!.resumeReading();
     }
     const { promise, resolve, reject } = Promise.withResolvers<void>();
-    const waiter: Waiter = { resolve, reject };
+    const waiter: Waiter = { name, resolve, reject };
     this.#waiter = waiter;
     if (signal === undefined) {
       await promise;

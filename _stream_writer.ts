@@ -10,9 +10,11 @@ import {
   type Transport,
 } from "./transports.ts";
 import {
+  type InspectFn,
   readerBufferedSize,
   replaceReaderTransport,
   type StreamReader,
+  transportRepr,
 } from "./_stream_reader.ts";
 import {
   assertBytes,
@@ -128,7 +130,10 @@ export interface DrainOptions {
  * its high-water mark) and `waitClosed()`.
  *
  * You get one from `openConnection` or `startServer`. `await using` closes
- * the connection and waits until it is closed.
+ * the connection and waits until it is closed. {@linkcode StreamWriter.writable}
+ * is the same writer as a Web `WritableStream`. `Deno.inspect(writer)`
+ * shows `<StreamWriter transport=<…> reader=<StreamReader …>>`, as
+ * asyncio's `repr()`.
  *
  * @example Write, drain, close
  * ```ts ignore
@@ -146,6 +151,7 @@ export class StreamWriter {
   #protocol: FlowControlProtocol;
   #reader: StreamReader | null;
   #closeCalled = false;
+  #writable: WritableStream<Uint8Array> | null = null;
 
   /**
    * Made by `openConnection`, `startServer` and their Unix variants:
@@ -303,6 +309,94 @@ export class StreamWriter {
       }
     }
     await protocol.drainHelper(signal);
+  }
+
+  /**
+   * The writer as a Web `WritableStream` of `Uint8Array` chunks, to compose
+   * with the platform: `readable.pipeTo(writer.writable)`, a `fetch`
+   * response body, `TextEncoderStream`, `CompressionStream`… Made on first
+   * access; every access returns the same stream.
+   *
+   * - `write(chunk)` is `writer.write(chunk)` then `await writer.drain()`,
+   *   so the transport's write flow control is the stream's backpressure
+   *   (`ready` waits while the transport's buffer is above its high-water
+   *   mark). The bytes are copied at once: the chunk may be reused. A chunk
+   *   that is not a `Uint8Array` errors the stream with a `TypeError`.
+   * - `close()` sends EOF with `writeEof()` when `canWriteEof()` is true
+   *   (TCP, Unix): the connection stays open for reading, so the answer can
+   *   still be read; call `writer.close()` (or `await using`) when done. On
+   *   TLS (no half-close) it calls `writer.close()` and resolves once the
+   *   connection is closed (`waitClosed()`). If the connection is already
+   *   closing or lost, it waits for the end and rejects with its error, if
+   *   any.
+   * - `abort(reason)` aborts the transport: queued bytes are dropped and
+   *   the connection closes at once (the peer sees EOF, see `abort()`).
+   *
+   * @example Send a fetch response body over a connection
+   * ```ts ignore
+   * import { openConnection } from "@aionet/aionet/streams";
+   *
+   * const [, writer] = await openConnection({ hostname: "127.0.0.1", port: 8888 });
+   * const response = await fetch("http://127.0.0.1:8000/file.txt");
+   * await response.body!.pipeTo(writer.writable); // ends with writeEof()
+   * writer.close();
+   * await writer.waitClosed();
+   * ```
+   */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream<Uint8Array>({
+      write: (chunk) => this.#sinkWrite(chunk),
+      close: () => this.#sinkClose(),
+      abort: () => this.#transport.abort(),
+    });
+  }
+
+  /**
+   * Shows the live state as asyncio's `StreamWriter.__repr__`:
+   * `<StreamWriter transport=<…> reader=<StreamReader …>>`.
+   *
+   * @example
+   * ```ts ignore
+   * import { openConnection } from "@aionet/aionet/streams";
+   *
+   * const [, writer] = await openConnection({ hostname: "127.0.0.1", port: 8888 });
+   * console.log(Deno.inspect(writer));
+   * // <StreamWriter transport=<StreamTransport peer=127.0.0.1:8888 read=polling write=<idle bufsize=0>> reader=<StreamReader transport=<…>>>
+   * ```
+   */
+  [Symbol.for("Deno.customInspect")](
+    inspect: InspectFn,
+    options?: unknown,
+  ): string {
+    const info = [
+      "StreamWriter",
+      `transport=${transportRepr(this.#transport)}`,
+    ];
+    if (this.#reader !== null) {
+      info.push(`reader=${inspect(this.#reader, options)}`);
+    }
+    return `<${info.join(" ")}>`;
+  }
+
+  async #sinkWrite(chunk: unknown): Promise<void> {
+    assertBytes(chunk, "chunk written to writer.writable");
+    this.write(chunk as Uint8Array);
+    await this.drain();
+  }
+
+  async #sinkClose(): Promise<void> {
+    const protocol = this.#protocol;
+    if (protocol.lost || this.#transport.isClosing()) {
+      // Closing already: wait for the end, rejecting with its error if any.
+      await protocol.closed;
+      return;
+    }
+    if (this.#transport.canWriteEof()) {
+      this.#transport.writeEof();
+      return;
+    }
+    this.close();
+    await protocol.closed;
   }
 
   /** `await using writer = ...`: `close()`, then waits until closed (errors ignored). */

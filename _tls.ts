@@ -19,6 +19,9 @@ import {
 /** asyncio's default TLS handshake time limit (60 s). */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 60_000;
 
+/** How long closing waits for close_notify to be flushed before aborting. */
+const SHUTDOWN_TIMEOUT = 30_000;
+
 /** Buffered decrypted bytes above which the TLS socket is paused. */
 const READ_HIGH = 256 * 1024;
 
@@ -182,7 +185,7 @@ export async function upgradeTransport(
       ALPNProtocols: client.alpnProtocols,
     });
   }
-  const conn = new NodeTlsConn(socket, raw);
+  const conn = new NodeTlsConn(socket, raw, pipe.lost);
   const ready = new Promise<void>((resolve, reject) => {
     const closed = () =>
       reject(
@@ -220,6 +223,9 @@ export async function upgradeTransport(
 /** Feeds a raw transport's bytes into a Duplex and writes the Duplex's out. */
 class RawPipe extends Protocol {
   readonly duplex: Duplex;
+  /** Resolves once the plaintext transport is gone (socket closed). */
+  readonly lost: Promise<void>;
+  #resolveLost: () => void;
   /** Set once the handshake succeeded. */
   secured = false;
   #raw: StreamTransport;
@@ -229,6 +235,9 @@ class RawPipe extends Protocol {
 
   constructor(raw: StreamTransport) {
     super();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.lost = promise;
+    this.#resolveLost = resolve;
     this.#raw = raw;
     this.#original = raw.getProtocol();
     this.duplex = new Duplex({
@@ -265,6 +274,7 @@ class RawPipe extends Protocol {
   }
 
   override connectionLost(exc: Error | null): void {
+    this.#resolveLost();
     // Lost before TLS was up: the protocol that owned the connection learns it.
     if (!this.secured) this.#original.connectionLost(exc);
     this.#release();
@@ -295,6 +305,8 @@ class NodeTlsConn {
   #ended = false;
   #closed = false;
   #error: Error | null = null;
+  #rawLost: Promise<void>;
+  #rawGone = false;
   #waiter:
     | {
       buffer: Uint8Array;
@@ -303,9 +315,14 @@ class NodeTlsConn {
     }
     | null = null;
 
-  constructor(socket: nodeTls.TLSSocket, raw: StreamTransport) {
+  constructor(
+    socket: nodeTls.TLSSocket,
+    raw: StreamTransport,
+    rawLost: Promise<void>,
+  ) {
     this.#socket = socket;
     this.#raw = raw;
+    this.#rawLost = rawLost;
     socket.on("data", (data: Uint8Array) => {
       this.#chunks.push(data);
       this.#queued += data.length;
@@ -366,18 +383,35 @@ class NodeTlsConn {
     );
   }
 
+  /**
+   * Sends close_notify; the plaintext transport then flushes and closes
+   * (RawPipe's `final`). A pending read settles only once the socket is
+   * closed, so the TLS transport's `connectionLost` comes after it. A peer
+   * that never reads cannot hold the socket: it is aborted after
+   * SHUTDOWN_TIMEOUT.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#ended = true;
-    this.#serve();
-    // close_notify, then the raw transport flushes and closes (RawPipe.final).
+    const timer = setTimeout(() => this.#raw.abort(), SHUTDOWN_TIMEOUT);
+    this.#rawLost.then(() => {
+      clearTimeout(timer);
+      this.#rawGone = true;
+      this.#serve();
+    });
     this.#socket.end();
   }
 
   #serve(): void {
     const waiter = this.#waiter;
     if (waiter === null) return;
+    if (this.#closed) {
+      if (this.#rawGone) {
+        this.#waiter = null;
+        waiter.resolve(null);
+      }
+      return;
+    }
     if (this.#queued > 0 && !this.#closed) {
       this.#waiter = null;
       waiter.resolve(this.#take(waiter.buffer));

@@ -1368,7 +1368,9 @@ export class EventLoop {
       if (this.#armed.when <= top.when) return;
       clearTimeout(this.#armed.id);
     }
-    const delay = Math.max(0, top.when - this.time());
+    // The real clock, not this.time(): a test clock may stand in for time()
+    // while real timers wait here (testing.ts's withFakeClock).
+    const delay = Math.max(0, top.when - performance.now());
     this.#armed = {
       id: setTimeout(() => this.#runTimers(), delay),
       when: top.when,
@@ -1377,7 +1379,7 @@ export class EventLoop {
 
   #runTimers(): void {
     this.#armed = null;
-    const now = this.time();
+    const now = performance.now();
     const due: TimerHandle[] = [];
     while (this.#timers.length > 0 && this.#timers[0].when <= now) {
       const { handle } = this.#heapPop()!;

@@ -10,6 +10,14 @@
  * `drain()` for write flow control, `close()` + `waitClosed()`. Every read
  * and `drain()` takes `{ signal }`; an aborted read consumes nothing.
  *
+ * Web Streams interop: `reader.readable` is a `ReadableStream<Uint8Array>`
+ * and `writer.writable` a `WritableStream<Uint8Array>`, both with
+ * backpressure wired to the reader's buffer and the transport's write flow
+ * control, so `pipeThrough(new CompressionStream("gzip"))`,
+ * `pipeTo(writer.writable)` and `fetch` bodies work with asyncio-style
+ * connections. {@linkcode wrapConn} turns a `Deno.Conn` you already have
+ * into a reader and writer.
+ *
  * Permissions: `--allow-net` (TCP), `--allow-read --allow-write` for Unix
  * socket paths.
  *
@@ -53,7 +61,7 @@ import {
   type ClientConnectedCallback,
   StreamReaderProtocol,
 } from "./_stream_protocol.ts";
-import { checkFunction, checkOptions } from "./_validate.ts";
+import { checkFunction, checkOptions, describe } from "./_validate.ts";
 
 export {
   IncompleteReadError,
@@ -118,6 +126,69 @@ export async function openConnection(
   const reader = new StreamReader({ limit });
   const protocol = new StreamReaderProtocol(reader);
   const [transport] = await createConnection(() => protocol, rest);
+  return [reader, new StreamWriter(transport, protocol, { reader })];
+}
+
+/** Options of {@linkcode wrapConn}. */
+export interface WrapConnOptions {
+  /** The reader's buffer limit (default 64 KiB). */
+  limit?: number;
+  /**
+   * Whether this end is the server: the default side of
+   * `writer.startTls()` (default `false`; pass `true` for connections
+   * from `Deno.listen`).
+   */
+  serverSide?: boolean;
+}
+
+/**
+ * Wraps a connected `Deno.Conn` (TCP, Unix or TLS, from `Deno.connect`,
+ * `Deno.listen`, `Deno.connectTls`…) in a transport and returns its reader
+ * and writer, as `openConnection` would for a new connection. The
+ * connection then belongs to the transport: close it with
+ * `writer.close()`. Same as `openConnection({ sock: conn, limit })`, plus
+ * `serverSide`. A bad argument throws before the connection is taken.
+ *
+ * TCP connections get `TCP_NODELAY`, as asyncio's.
+ *
+ * @example Streams over a connection accepted with Deno.listen
+ * ```ts
+ * import { wrapConn } from "@aionet/aionet/streams";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await Deno.connect(listener.addr);
+ * const [reader, writer] = await wrapConn(await listener.accept(), {
+ *   serverSide: true,
+ * });
+ * await client.write(new TextEncoder().encode("hello\n"));
+ * console.log(new TextDecoder().decode(await reader.readLine())); // "hello\n"
+ * client.close();
+ * writer.close();
+ * await writer.waitClosed();
+ * ```
+ */
+export async function wrapConn(
+  conn: Deno.Conn,
+  options?: WrapConnOptions,
+): Promise<[StreamReader, StreamWriter]> {
+  if (
+    conn === null || typeof conn !== "object" ||
+    typeof (conn as Deno.Conn).read !== "function" ||
+    typeof (conn as Deno.Conn).write !== "function" ||
+    typeof (conn as Deno.Conn).close !== "function"
+  ) {
+    throw new TypeError(`The conn must be a Deno.Conn, got ${describe(conn)}`);
+  }
+  const { limit, serverSide = false } = checkOptions(options);
+  if (typeof serverSide !== "boolean") {
+    throw new TypeError(
+      `The serverSide option must be a boolean, got ${describe(serverSide)}`,
+    );
+  }
+  const reader = new StreamReader({ limit });
+  const protocol = new StreamReaderProtocol(reader);
+  protocol.serverSide = serverSide;
+  const [transport] = await createConnection(() => protocol, { sock: conn });
   return [reader, new StreamWriter(transport, protocol, { reader })];
 }
 
