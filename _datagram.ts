@@ -9,11 +9,13 @@ import { type EventLoop, getEventLoop } from "./events.ts";
 import {
   assertBytes,
   checkFunction,
+  checkHostname,
   checkNumber,
   checkOptions,
   checkPort,
   checkString,
   describe,
+  hostnameError,
   notSupported,
   requireUnstableNet,
 } from "./_validate.ts";
@@ -961,7 +963,7 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
       throw new TypeError("Unix datagram endpoints take path, not localAddr");
     }
     if (localAddr.hostname !== undefined) {
-      bindHost = checkString(localAddr.hostname, "localAddr hostname");
+      bindHost = checkHostname(localAddr.hostname, "localAddr hostname");
     }
     if (localAddr.port !== undefined) {
       bindPort = checkPort(localAddr.port, "localAddr port");
@@ -975,7 +977,7 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
       port: number;
     };
     checkDestinationPort(port, "remoteAddr port");
-    checkString(hostname, "remoteAddr hostname");
+    checkHostname(hostname, "remoteAddr hostname");
     const bindIp = bindHost === undefined ? null : canonicalIp(bindHost);
     const family = bindIp === null ? undefined : bindIp.includes(":") ? 6 : 4;
     const ip = await resolveHost(hostname, family);
@@ -987,14 +989,19 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
         : (isLoopback(ip) ? "127.0.0.1" : "0.0.0.0");
     }
   }
-  const conn = Deno.listenDatagram({
-    transport: "udp",
-    hostname: bindHost ?? "0.0.0.0",
-    port: bindPort,
-    reuseAddress: reuseAddress === true || reusePort === true,
-    // IP_MULTICAST_LOOP on, as the OS default that asyncio keeps.
-    loopback: true,
-  });
+  let conn: Deno.DatagramConn;
+  try {
+    conn = Deno.listenDatagram({
+      transport: "udp",
+      hostname: bindHost ?? "0.0.0.0",
+      port: bindPort,
+      reuseAddress: reuseAddress === true || reusePort === true,
+      // IP_MULTICAST_LOOP on, as the OS default that asyncio keeps.
+      loopback: true,
+    });
+  } catch (error) {
+    throw hostnameError(error, bindHost ?? "0.0.0.0");
+  }
   initMulticast(conn, { loopback: true });
   return startDatagramTransport(conn, protocolFactory, {
     remoteAddr: remote,

@@ -29,6 +29,13 @@ function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
+let peerEofSeen: (transport: StreamTransport) => boolean;
+
+/** Whether the peer's EOF has reached `transport` (internal: startTls). */
+export function peerClosedWrite(transport: StreamTransport): boolean {
+  return peerEofSeen(transport);
+}
+
 /** Options of {@linkcode StreamTransport}. */
 export interface StreamTransportOptions {
   /** The loop whose exception handler gets protocol errors. */
@@ -81,6 +88,11 @@ export class StreamTransport implements Transport {
   #eofWritten = false;
   #lost = false;
   #lostError: Error | null = null;
+  #eofSeen = false;
+
+  static {
+    peerEofSeen = (transport) => transport.#eofSeen;
+  }
 
   // Reading.
   #readPaused = false;
@@ -519,6 +531,7 @@ export class StreamTransport implements Transport {
   }
 
   #eofReceived(): void {
+    this.#eofSeen = true;
     let keepOpen: unknown = false;
     const protocol = this.#protocol as Protocol;
     try {

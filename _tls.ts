@@ -6,9 +6,10 @@
 // leaves the socket open on Deno 2.9.6, so the native TLS API is not used.)
 
 import * as nodeTls from "node:tls";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { Duplex } from "node:stream";
 import { type BaseProtocol, Protocol } from "./protocols.ts";
-import type { StreamTransport } from "./_stream_transport.ts";
+import { peerClosedWrite, type StreamTransport } from "./_stream_transport.ts";
 import {
   checkNumber,
   checkOptions,
@@ -90,12 +91,29 @@ export function clientTlsSettings(tls: unknown): ClientTlsSettings | null {
 export function serverTlsSettings(tls: unknown): ServerTlsSettings | null {
   if (tls === undefined) return null;
   const options = checkOptions(tls as Record<string, unknown>, "tls option");
+  const cert = checkString(options.cert, "TLS cert (PEM)");
+  const key = checkString(options.key, "TLS key (PEM)");
+  // Fail at the call, as asyncio's load_cert_chain() does, not at every
+  // handshake later on.
+  checkPem(() => new X509Certificate(cert), "cert is not a PEM certificate");
+  checkPem(() => createPrivateKey(key), "key is not a PEM private key");
   return {
-    cert: checkString(options.cert, "TLS cert (PEM)"),
-    key: checkString(options.key, "TLS key (PEM)"),
+    cert,
+    key,
     alpnProtocols: checkStringList(options.alpnProtocols, "alpnProtocols"),
     handshakeTimeout: checkTimeout(options.handshakeTimeout),
   };
+}
+
+function checkPem(parse: () => unknown, problem: string): void {
+  try {
+    parse();
+  } catch (error) {
+    throw new Deno.errors.InvalidData(
+      `The TLS ${problem}: ${error instanceof Error ? error.message : error}`,
+      { cause: error },
+    );
+  }
 }
 
 /**
@@ -262,6 +280,10 @@ class RawPipe extends Protocol {
       },
     });
     raw.setProtocol(this);
+    // The peer's EOF came before the upgrade (a half-open transport): no
+    // TLS record can follow, so the handshake must fail now, not at its
+    // time limit.
+    if (peerClosedWrite(raw)) this.duplex.push(null);
   }
 
   override dataReceived(data: Uint8Array): void {

@@ -32,6 +32,38 @@ export function checkString(value: unknown, what: string): string {
   return value;
 }
 
+/** Throws `TypeError` unless `value` is a non-empty string. */
+export function checkHostname(value: unknown, what = "hostname"): string {
+  checkString(value, what);
+  if ((value as string).length === 0) {
+    throw new TypeError(`The ${what} must not be empty`);
+  }
+  return value as string;
+}
+
+/**
+ * Deno reports a name that does not resolve as a plain `Error` and a
+ * malformed one as `URIError`: turn them into `Deno.errors.NotFound` and
+ * `TypeError` naming the host. Other errors are returned as they are.
+ */
+export function hostnameError(error: unknown, hostname: string): unknown {
+  if (error instanceof URIError) {
+    return new TypeError(`Invalid hostname "${hostname}": ${error.message}`, {
+      cause: error,
+    });
+  }
+  if (
+    error instanceof Error && error.constructor === Error &&
+    error.message.startsWith("failed to lookup address")
+  ) {
+    return new Deno.errors.NotFound(
+      `Cannot resolve the hostname "${hostname}": ${error.message}`,
+      { cause: error },
+    );
+  }
+  return error;
+}
+
 /** Throws `TypeError`/`RangeError` unless `value` is a finite number ≥ `min`. */
 export function checkNumber(value: unknown, what: string, min = 0): number {
   if (typeof value !== "number" || Number.isNaN(value)) {

@@ -82,6 +82,9 @@ import {
   describe,
 } from "./_validate.ts";
 
+/** The longest delay setTimeout honours (a longer one fires at once). */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
 /** What a transport or the loop reports to the exception handler. */
 export interface ExceptionContext {
   /** What went wrong, in words. */
@@ -1370,7 +1373,12 @@ export class EventLoop {
     }
     // The real clock, not this.time(): a test clock may stand in for time()
     // while real timers wait here (testing.ts's withFakeClock).
-    const delay = Math.max(0, top.when - performance.now());
+    // setTimeout fires at once for delays above 2**31 - 1 ms: wait at most
+    // that long, #runTimers() re-arms.
+    const delay = Math.min(
+      MAX_TIMER_DELAY,
+      Math.max(0, top.when - performance.now()),
+    );
     this.#armed = {
       id: setTimeout(() => this.#runTimers(), delay),
       when: top.when,
@@ -1396,7 +1404,7 @@ export class EventLoop {
         this.#armed = {
           id: setTimeout(
             () => this.#runTimers(),
-            Math.max(1, top.when - now),
+            Math.min(MAX_TIMER_DELAY, Math.max(1, top.when - now)),
           ),
           when: top.when,
         };

@@ -56,12 +56,14 @@ import {
 } from "./_tls.ts";
 import {
   checkFunction,
+  checkHostname,
   checkNumber,
   checkOptions,
   checkPort,
   checkSignal,
   checkString,
   describe,
+  hostnameError,
   notSupported,
   requireUnstableNet,
 } from "./_validate.ts";
@@ -470,9 +472,7 @@ export async function createConnection<P extends BaseProtocol>(
     return startTlsTransport(sock, protocolFactory, signal, tlsSettings);
   }
   const connectOptions: Deno.ConnectOptions = {
-    hostname: hostname === undefined
-      ? "127.0.0.1"
-      : checkString(hostname, "hostname"),
+    hostname: hostname === undefined ? "127.0.0.1" : checkHostname(hostname),
     port: checkPort(port),
     transport: "tcp",
   };
@@ -489,7 +489,7 @@ export async function createConnection<P extends BaseProtocol>(
     conn = await Deno.connect(connectOptions);
   } catch (error) {
     if (signal?.aborted) throw abortReason(signal);
-    throw error;
+    throw hostnameError(error, connectOptions.hostname!);
   }
   if (tlsSettings === null) {
     return startTransport(conn, protocolFactory, signal);
@@ -599,7 +599,7 @@ function serve(
     if (hostnames.length === 0) {
       throw new RangeError("The hostname list must not be empty");
     }
-    for (const h of hostnames) if (h !== undefined) checkString(h, "hostname");
+    for (const h of hostnames) if (h !== undefined) checkHostname(h);
     listeners = [];
     try {
       for (const h of hostnames) {
@@ -609,7 +609,11 @@ function serve(
         };
         if (h !== undefined) listenOptions.hostname = h;
         if (reusePort) listenOptions.reusePort = true;
-        listeners.push(Deno.listen(listenOptions));
+        try {
+          listeners.push(Deno.listen(listenOptions));
+        } catch (error) {
+          throw hostnameError(error, h ?? "0.0.0.0");
+        }
       }
     } catch (error) {
       listeners.forEach(closeQuietly);
@@ -785,6 +789,16 @@ export async function createUnixServer(
   return server;
 }
 
+const START_TLS_OPTIONS = [
+  "serverSide",
+  "serverName",
+  "caCerts",
+  "cert",
+  "key",
+  "alpnProtocols",
+  "handshakeTimeout",
+];
+
 /** Options of {@linkcode startTls}. */
 export interface StartTlsOptions {
   /** Act as the TLS server (needs `cert` and `key`). Default `false`. */
@@ -842,6 +856,14 @@ export async function startTls(
       `The protocol must be an object, got ${describe(protocol)}`,
     );
   }
+  const checked = checkOptions(options);
+  for (const name of Object.keys(checked)) {
+    if (!START_TLS_OPTIONS.includes(name)) {
+      throw new TypeError(
+        `Unknown startTls option "${name}" (certificate checks cannot be turned off)`,
+      );
+    }
+  }
   const {
     serverSide = false,
     serverName,
@@ -850,7 +872,7 @@ export async function startTls(
     key,
     alpnProtocols,
     handshakeTimeout,
-  } = checkOptions(options);
+  } = checked;
   if (transport.isClosing()) {
     throw new Deno.errors.BadResource("Cannot start TLS on a closed transport");
   }

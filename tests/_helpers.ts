@@ -7,6 +7,7 @@
 
 import { Protocol } from "../protocols.ts";
 import type { Transport } from "../transports.ts";
+import { type ExceptionContext, getEventLoop } from "../events.ts";
 
 /** UTF-8 encodes `text`. */
 export function encode(text: string): Uint8Array {
@@ -460,3 +461,133 @@ export function listenBacklog(port: number): number {
   if (cols[0] !== "LISTEN") throw new Error(`No listener on ${port}: ${line}`);
   return Number(cols[2]);
 }
+
+// ---- Process limits and load helpers (Linux) ----
+
+/** `RLIMIT_NOFILE` on Linux (x86_64 and aarch64). */
+const RLIMIT_NOFILE = 7;
+
+/**
+ * Makes sure this process may open at least `min` file descriptors: reads
+ * `RLIMIT_NOFILE` and, when the soft limit is lower, raises it (up to the
+ * hard limit) with libc `setrlimit` — what `ulimit -n` does in a shell.
+ * Returns the soft limit now in force; throws if even the hard limit is
+ * below `min`. Linux only; needs `--allow-ffi`.
+ */
+export function ensureFdLimit(min: number): number {
+  const libc = Deno.dlopen("libc.so.6", {
+    getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+    setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  });
+  try {
+    const limits = new BigUint64Array(2);
+    if (libc.symbols.getrlimit(RLIMIT_NOFILE, limits) !== 0) {
+      throw new Error("getrlimit(RLIMIT_NOFILE) failed");
+    }
+    const [soft, hard] = limits;
+    if (soft >= BigInt(min)) return Number(soft);
+    if (hard < BigInt(min)) {
+      throw new Error(
+        `Needs ${min} file descriptors but the hard limit is ${hard}: raise it (ulimit -Hn) as root`,
+      );
+    }
+    // Some headroom above `min`, never above the hard limit.
+    limits[0] = BigInt(Math.max(min, Math.min(Number(hard), 65536)));
+    if (libc.symbols.setrlimit(RLIMIT_NOFILE, limits) !== 0) {
+      throw new Error("setrlimit(RLIMIT_NOFILE) failed");
+    }
+    return Number(limits[0]);
+  } finally {
+    libc.close();
+  }
+}
+
+/** Resident set size of this process in MiB (`Deno.memoryUsage().rss`). */
+export function rssMiB(): number {
+  return Deno.memoryUsage().rss / (1024 * 1024);
+}
+
+/**
+ * A small seeded PRNG (mulberry32): the same seed gives the same sequence,
+ * so a failing randomized case can be replayed from its seed.
+ */
+export class Prng {
+  #state: number;
+
+  constructor(seed: number) {
+    this.#state = seed >>> 0;
+  }
+
+  /** A float in [0, 1). */
+  next(): number {
+    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** An integer in [min, max]. */
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+
+  /** One element of `items`. */
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)];
+  }
+
+  /** True with probability `p`. */
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+}
+
+/** Whether two byte arrays hold the same bytes. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Collects what reaches the default loop's exception handler until
+ * disposed (`using seen = collectExceptions()`), then restores the
+ * default handler.
+ */
+export function collectExceptions(): {
+  contexts: ExceptionContext[];
+  messages(): string[];
+  [Symbol.dispose](): void;
+} {
+  const contexts: ExceptionContext[] = [];
+  const loop = getEventLoop();
+  loop.setExceptionHandler((_loop, context) => contexts.push(context));
+  return {
+    contexts,
+    messages: () => contexts.map((c) => c.message),
+    [Symbol.dispose]: () => loop.setExceptionHandler(null),
+  };
+}
+
+/**
+ * Settles as `promise` if it settles within `ms`, else returns the
+ * `timedOut` symbol (the timer is cleared either way). For checks that
+ * something does *not* happen (a stalled write, a held read).
+ */
+export async function settlesWithin<T>(
+  promise: Promise<T>,
+  ms: number,
+): Promise<T | typeof timedOut> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<typeof timedOut>((resolve) => {
+    timer = setTimeout(() => resolve(timedOut), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What {@linkcode settlesWithin} returns when the time ran out. */
+export const timedOut: unique symbol = Symbol("timedOut");
