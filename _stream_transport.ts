@@ -7,15 +7,12 @@ import { type EventLoop, getEventLoop } from "./events.ts";
 import { assertBytes, checkOptions } from "./_validate.ts";
 import type { Transport } from "./transports.ts";
 import { TransportSocket } from "./_transport_socket.ts";
+import { CoalescingBuffer, WriteFlow } from "./_write_flow.ts";
 
 /** Size of the reused read buffer. */
 const READ_SIZE = 64 * 1024;
 /** A read at least this large is handed over whole instead of copied. */
 const HANDOVER_SIZE = READ_SIZE / 2;
-/** Default write high-water mark, as asyncio. */
-const DEFAULT_HIGH = 64 * 1024;
-/** Write buffers up to this size are kept for reuse after a flush. */
-const KEEP_BUFFER = 256 * 1024;
 
 /** Errors that asyncio does not report to the exception handler. */
 function isQuietError(error: unknown): boolean {
@@ -100,16 +97,14 @@ export class StreamTransport implements Transport {
   #readBuffer: Uint8Array | null = null;
   #readOp: Promise<unknown> | null = null;
 
-  // Writing: bytes accumulate in #pending while #inflight is being written.
-  #pending: Uint8Array | null = null;
-  #pendingLength = 0;
-  #spare: Uint8Array | null = null;
+  // Writing: bytes accumulate in #pending while one write is in flight.
+  #pending = new CoalescingBuffer();
   #inflightRemaining = 0;
   #writing = false;
   #writeOp: Promise<unknown> | null = null;
-  #high = DEFAULT_HIGH;
-  #low = DEFAULT_HIGH / 4;
-  #protocolPaused = false;
+  #flow = new WriteFlow((message, exception) =>
+    this.#report(message, exception)
+  );
 
   /** Starts a transport over `conn` for `protocol` (see the class docs). */
   constructor(
@@ -215,7 +210,7 @@ export class StreamTransport implements Transport {
     this.#checkWritable();
     const length = data.length;
     if (length === 0) return;
-    this.#append(data);
+    this.#pending.append(data);
     if (!this.#writing) {
       this.#writing = true;
       queueMicrotask(() => this.#flush());
@@ -263,32 +258,18 @@ export class StreamTransport implements Transport {
    * `resumeWriting()` at `low` or below. Defaults: high 64 KiB, low high/4.
    */
   setWriteBufferLimits(limits?: { high?: number; low?: number }): void {
-    let { high, low } = checkOptions(limits, "limits");
-    for (const [name, value] of [["high", high], ["low", low]] as const) {
-      if (value !== undefined && typeof value !== "number") {
-        throw new TypeError(`The ${name} mark must be a number`);
-      }
-    }
-    if (high === undefined) high = low === undefined ? DEFAULT_HIGH : 4 * low;
-    if (low === undefined) low = Math.floor(high / 4);
-    if (!(high >= low && low >= 0)) {
-      throw new RangeError(
-        `The high mark (${high}) must be >= the low mark (${low}) >= 0`,
-      );
-    }
-    this.#high = high;
-    this.#low = low;
+    this.#flow.setLimits(limits);
     this.#maybePauseProtocol();
   }
 
   /** Bytes queued and not yet accepted by the operating system. */
   getWriteBufferSize(): number {
-    return this.#pendingLength + this.#inflightRemaining;
+    return this.#pending.length + this.#inflightRemaining;
   }
 
   /** The flow-control marks as `[low, high]`. */
   getWriteBufferLimits(): [low: number, high: number] {
-    return [this.#low, this.#high];
+    return this.#flow.limits;
   }
 
   /** Shows the live state in `Deno.inspect()` and `console.log()`. */
@@ -305,7 +286,7 @@ export class StreamTransport implements Transport {
       eofWritten: this.#eofWritten,
       writeBufferSize: this.getWriteBufferSize(),
       writeBufferLimits: this.getWriteBufferLimits(),
-      writingPaused: this.#protocolPaused,
+      writingPaused: this.#flow.paused,
       protocol: this.#protocol.constructor?.name,
     };
     return `StreamTransport ${inspect(state, options)}`;
@@ -335,45 +316,17 @@ export class StreamTransport implements Transport {
     );
   }
 
-  #append(data: Uint8Array): void {
-    const needed = this.#pendingLength + data.length;
-    let pending = this.#pending;
-    if (pending === null || pending.length < needed) {
-      if (
-        pending === null && this.#spare !== null && this.#spare.length >= needed
-      ) {
-        pending = this.#spare;
-        this.#spare = null;
-      } else {
-        const grown = new Uint8Array(
-          Math.max(needed, 2 * (pending?.length ?? 0), 16 * 1024),
-        );
-        if (pending !== null) {
-          grown.set(pending.subarray(0, this.#pendingLength));
-        }
-        pending = grown;
-      }
-      this.#pending = pending;
-    }
-    pending.set(data, this.#pendingLength);
-    this.#pendingLength = needed;
-  }
-
   async #flush(): Promise<void> {
     const conn = this.#conn;
     try {
-      while (this.#pendingLength > 0 && !this.#lost) {
-        const buffer = this.#pending!;
-        const length = this.#pendingLength;
-        this.#pending = null;
-        this.#pendingLength = 0;
+      while (this.#pending.length > 0 && !this.#lost) {
+        const buffer = this.#pending.take();
+        const length = buffer.length;
         this.#inflightRemaining = length;
         let offset = 0;
         while (offset < length) {
           const op = conn.write(
-            offset === 0 && length === buffer.length
-              ? buffer
-              : buffer.subarray(offset, length),
+            offset === 0 ? buffer : buffer.subarray(offset),
           );
           this.#writeOp = op;
           offset += await op;
@@ -381,7 +334,7 @@ export class StreamTransport implements Transport {
           if (this.#lost) return;
           this.#maybeResumeProtocol();
         }
-        if (buffer.length <= KEEP_BUFFER) this.#spare = buffer;
+        this.#pending.recycle(buffer);
       }
     } catch (error) {
       this.#inflightRemaining = 0;
@@ -403,23 +356,11 @@ export class StreamTransport implements Transport {
   }
 
   #maybePauseProtocol(): void {
-    if (this.#protocolPaused || this.getWriteBufferSize() <= this.#high) return;
-    this.#protocolPaused = true;
-    try {
-      this.#protocol.pauseWriting();
-    } catch (exception) {
-      this.#report("protocol.pauseWriting() failed", exception);
-    }
+    this.#flow.pauseIfAbove(this.getWriteBufferSize(), this.#protocol);
   }
 
   #maybeResumeProtocol(): void {
-    if (!this.#protocolPaused || this.getWriteBufferSize() > this.#low) return;
-    this.#protocolPaused = false;
-    try {
-      this.#protocol.resumeWriting();
-    } catch (exception) {
-      this.#report("protocol.resumeWriting() failed", exception);
-    }
+    this.#flow.resumeIfBelow(this.getWriteBufferSize(), this.#protocol);
   }
 
   #wake(): void {
@@ -569,9 +510,7 @@ export class StreamTransport implements Transport {
     this.#lost = true;
     this.#closing = true;
     this.#lostError = exc;
-    this.#pending = null;
-    this.#pendingLength = 0;
-    this.#spare = null;
+    this.#pending.clear();
     this.#readBuffer = null;
     this.#wake();
     try {
