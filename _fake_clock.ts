@@ -122,7 +122,7 @@ export class FakeClock implements Clock {
   /**
    * A clock at `start` (default 0 ms).
    *
-   * @example
+   * @example Using `new FakeClock()`
    * ```ts
    * import { FakeClock } from "@aionet/aionet/testing";
    *
@@ -190,7 +190,7 @@ export class FakeClock implements Clock {
   /**
    * The timers not yet run nor cancelled, in the order they will run.
    *
-   * @example
+   * @example Using `pendingTimers`
    * ```ts
    * import { FakeClock } from "@aionet/aionet/testing";
    *
@@ -305,7 +305,7 @@ export class FakeClock implements Clock {
    * real loop stay there, and while the clock is installed they may run
    * early or late, because the loop's own timer queue reads `loop.time()`.
    *
-   * @example
+   * @example Using `install`
    * ```ts
    * import { FakeClock } from "@aionet/aionet/testing";
    * import { getEventLoop } from "@aionet/aionet/events";

@@ -49,7 +49,7 @@ export class IncompleteReadError extends Error {
   /**
    * Makes the error; the message says how many bytes were read and expected.
    *
-   * @example
+   * @example Using `new IncompleteReadError()`
    * ```ts
    * import { IncompleteReadError } from "@aionet/aionet/streams";
    *
@@ -95,7 +95,7 @@ export class LimitOverrunError extends Error {
   /**
    * Makes the error with a message and the number of bytes to consume.
    *
-   * @example
+   * @example Using `new LimitOverrunError()`
    * ```ts
    * import { LimitOverrunError } from "@aionet/aionet/streams";
    *
@@ -345,7 +345,7 @@ export class StreamReader {
    * Makes an empty reader. `limit` must be a number greater than 0
    * (`TypeError`/`RangeError` otherwise).
    *
-   * @example
+   * @example Using `new StreamReader()`
    * ```ts
    * import { StreamReader } from "@aionet/aionet/streams";
    *
@@ -585,7 +585,7 @@ export class StreamReader {
    * exception, the transport, `paused`; plus `readable` while the Web
    * stream is in use.
    *
-   * @example
+   * @example Inspecting the live state
    * ```ts
    * import { StreamReader } from "@aionet/aionet/streams";
    *

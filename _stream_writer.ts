@@ -158,7 +158,7 @@ export class StreamWriter {
    * `protocol` must be the transport's stream protocol (`TypeError`
    * otherwise). Not meant to be constructed by users.
    *
-   * @example
+   * @example Using `new StreamWriter()`
    * ```ts ignore
    * import { openConnection } from "@aionet/aionet/streams";
    *
@@ -355,7 +355,7 @@ export class StreamWriter {
    * Shows the live state as asyncio's `StreamWriter.__repr__`:
    * `<StreamWriter transport=<…> reader=<StreamReader …>>`.
    *
-   * @example
+   * @example Inspecting the live state
    * ```ts ignore
    * import { openConnection } from "@aionet/aionet/streams";
    *

@@ -237,7 +237,7 @@ export class CancelledError extends Error {
   /**
    * Makes the error, with asyncio's default message unless one is given.
    *
-   * @example
+   * @example Using `new CancelledError()`
    * ```ts
    * import { CancelledError } from "@aionet/aionet/events";
    * const error = new CancelledError();
@@ -255,7 +255,7 @@ export class InvalidStateError extends Error {
   /**
    * Makes the error with a message saying which state was wrong.
    *
-   * @example
+   * @example Using `new InvalidStateError()`
    * ```ts
    * import { InvalidStateError } from "@aionet/aionet/events";
    * console.log(new InvalidStateError("Result is not set.").name);
@@ -501,7 +501,7 @@ export interface SockOptions {
  * What `loop.sendfile` writes to: a stream transport (the write side with
  * flow control, and optionally the read side, which is paused meanwhile).
  *
- * @example
+ * @example Any stream transport fits
  * ```ts
  * import type { SendfileTransport } from "@aionet/aionet/events";
  * import type { Transport } from "@aionet/aionet/transports";
@@ -1735,7 +1735,7 @@ let defaultLoop: EventLoop | undefined;
  * The program's event loop (created on first use, and again after the
  * previous one was closed).
  *
- * @example
+ * @example Using `getEventLoop`
  * ```ts
  * import { getEventLoop } from "@aionet/aionet/events";
  * const loop = getEventLoop();
@@ -1753,7 +1753,7 @@ export function getEventLoop(): EventLoop {
  * The running event loop. In Deno a loop is always running, so this is
  * {@linkcode getEventLoop}.
  *
- * @example
+ * @example Using `getRunningLoop`
  * ```ts
  * import { getEventLoop, getRunningLoop } from "@aionet/aionet/events";
  * console.log(getRunningLoop() === getEventLoop()); // true

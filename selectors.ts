@@ -48,7 +48,7 @@ export const EVENT_WRITE = 2;
  * data, as Python's `SelectorKey` named tuple (immutable; `modify()` makes
  * a new one).
  *
- * @example
+ * @example Using `SelectorKey`
  * ```ts
  * import { DefaultSelector, EVENT_READ } from "@aionet/aionet/selectors";
  * import { socket } from "@aionet/aionet/sockets";

@@ -1346,7 +1346,7 @@ export function socket(
  * both ends are connected. Only `SOCK_STREAM` pairs are supported. Needs
  * `--allow-net`.
  *
- * @example
+ * @example Using `socketpair`
  * ```ts
  * import { socketpair } from "@aionet/aionet/sockets";
  * import { getEventLoop } from "@aionet/aionet/events";
@@ -1457,7 +1457,7 @@ export function detachSocket(sock: Socket): Promise<DetachedSocket> {
  * {@linkcode detachSocket}), e.g. to use `loop.sock*` on a connection made
  * with `Deno.connect`.
  *
- * @example
+ * @example Using `socketFromConn`
  * ```ts
  * import { socketFromConn } from "@aionet/aionet/sockets";
  *
@@ -1518,7 +1518,7 @@ export function inetAton(address: string): Uint8Array {
 /**
  * The dotted form of 4 address bytes, as Python's `socket.inet_ntoa`.
  *
- * @example
+ * @example Using `inetNtoa`
  * ```ts
  * import { inetNtoa } from "@aionet/aionet/sockets";
  * console.log(inetNtoa(new Uint8Array([127, 0, 0, 1]))); // "127.0.0.1"

@@ -156,7 +156,7 @@ export interface WrapConnOptions {
  * import { wrapConn } from "@aionet/aionet/streams";
  *
  * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * const client = await Deno.connect(listener.addr);
+ * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
  * const [reader, writer] = await wrapConn(await listener.accept(), {
  *   serverSide: true,
  * });
@@ -237,7 +237,7 @@ export function startServer(
  * Connects to a Unix stream socket and returns its reader and writer
  * (asyncio's `open_unix_connection`).
  *
- * @example
+ * @example Using `openUnixConnection`
  * ```ts ignore
  * import { openUnixConnection } from "@aionet/aionet/streams";
  *
@@ -262,7 +262,7 @@ export async function openUnixConnection(
  * Listens on a Unix stream socket and calls `clientConnected(reader,
  * writer)` for each connection (asyncio's `start_unix_server`).
  *
- * @example
+ * @example Using `startUnixServer`
  * ```ts
  * import { startUnixServer } from "@aionet/aionet/streams";
  *

@@ -240,7 +240,7 @@ export function subprocessExec<P extends SubprocessProtocol>(
  * Runs `cmd` with `/bin/sh -c` and calls the protocol's callbacks
  * (asyncio's `loop.subprocess_shell`); see {@linkcode subprocessExec}.
  *
- * @example
+ * @example Using `subprocessShell`
  * ```ts
  * import { subprocessShell } from "@aionet/aionet/subprocess";
  * import { SubprocessProtocol } from "@aionet/aionet/protocols";
@@ -341,7 +341,7 @@ export class Process {
    * Made by `createSubprocessExec`/`createSubprocessShell`; not meant to be
    * constructed by users (`TypeError` for anything else).
    *
-   * @example
+   * @example Using `new Process()`
    * ```ts
    * import { createSubprocessExec } from "@aionet/aionet/subprocess";
    *

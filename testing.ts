@@ -147,7 +147,7 @@ export function createTransportPair(
  * {@linkcode openMemoryConnection}: those of
  * {@linkcode createTransportPair} plus the readers' `limit`.
  *
- * @example
+ * @example A small buffer and a tight limit
  * ```ts
  * import { createStreamPair, type StreamPairOptions } from "@aionet/aionet/testing";
  *

@@ -638,7 +638,7 @@ function serve(
  * Connects to a Unix stream socket (asyncio's
  * `loop.create_unix_connection`). Needs `--allow-read --allow-write`.
  *
- * @example
+ * @example Using `createUnixConnection`
  * ```ts ignore
  * import { createUnixConnection } from "@aionet/aionet/transports";
  * import { Protocol } from "@aionet/aionet/protocols";
@@ -730,7 +730,7 @@ function removeStaleSocket(path: string): void {
  * not a socket is never deleted (`AddrInUse`). The socket file is removed
  * when the server closes. Needs `--allow-read --allow-write`.
  *
- * @example
+ * @example Using `createUnixServer`
  * ```ts
  * import { createUnixServer } from "@aionet/aionet/transports";
  * import { Protocol } from "@aionet/aionet/protocols";
