@@ -21,6 +21,8 @@ import {
 } from "./_validate.ts";
 import type { DatagramAddress, DatagramTransport } from "./transports.ts";
 import { TransportSocket } from "./_transport_socket.ts";
+import { type FlowControlled, WriteFlow } from "./_write_flow.ts";
+import { toError } from "./_errno.ts";
 import {
   addMembership,
   canonicalIPv6,
@@ -31,8 +33,6 @@ import {
   setMulticastTtl,
 } from "./_multicast.ts";
 
-/** Default write high-water mark, as asyncio. */
-const DEFAULT_HIGH = 64 * 1024;
 /** Receive buffer: the largest UDP payload fits (65535 minus headers). */
 const RECEIVE_SIZE = 64 * 1024;
 /** Largest UDP payload over IPv4: 65535 − 20 (IP header) − 8 (UDP header). */
@@ -131,10 +131,6 @@ type ProtocolMethod =
   | "pauseWriting"
   | "resumeWriting";
 
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
 /** Errors that mean the socket itself is gone. */
 function isClosedError(error: unknown): boolean {
   return error instanceof Deno.errors.BadResource ||
@@ -217,9 +213,14 @@ export class DatagramConnTransport implements DatagramTransport {
   #bufferSize = 0;
   #sending = false;
   #sendOp: Promise<unknown> | null = null;
-  #high = DEFAULT_HIGH;
-  #low = DEFAULT_HIGH / 4;
-  #protocolPaused = false;
+  #flow = new WriteFlow((message, exception) =>
+    this.#report(message, exception)
+  );
+  /** What #flow calls: the protocol's callbacks, if it has them. */
+  #writeCallbacks: FlowControlled = {
+    pauseWriting: () => this.#call("pauseWriting"),
+    resumeWriting: () => this.#call("resumeWriting"),
+  };
 
   /** Starts a transport over `conn` for `protocol` (see the class docs). */
   constructor(
@@ -263,7 +264,7 @@ export class DatagramConnTransport implements DatagramTransport {
    * (the `Deno.DatagramConn`); `fallback` for an unknown name.
    */
   getExtraInfo(name: string, fallback?: unknown): unknown {
-    if (name in this.#extra) return this.#extra[name];
+    if (Object.hasOwn(this.#extra, name)) return this.#extra[name];
     switch (name) {
       case "sockname":
         return this.#conn.addr;
@@ -359,25 +360,18 @@ export class DatagramConnTransport implements DatagramTransport {
    * below. Defaults: high 64 KiB, low high/4.
    */
   setWriteBufferLimits(limits?: { high?: number; low?: number }): void {
-    let { high, low } = checkOptions(limits, "limits");
+    // Stricter than the stream transports: finite numbers only.
+    const { high, low } = checkOptions(limits, "limits");
     if (high !== undefined) checkNumber(high, "high mark");
     if (low !== undefined) checkNumber(low, "low mark");
-    if (high === undefined) high = low === undefined ? DEFAULT_HIGH : 4 * low;
-    if (low === undefined) low = Math.floor(high / 4);
-    if (high < low) {
-      throw new RangeError(
-        `The high mark (${high}) must be >= the low mark (${low})`,
-      );
-    }
-    this.#high = high;
-    this.#low = low;
+    this.#flow.setLimits(limits);
     this.#maybePauseProtocol();
     this.#maybeResumeProtocol();
   }
 
   /** The flow-control marks as `[low, high]`. */
   getWriteBufferLimits(): [low: number, high: number] {
-    return [this.#low, this.#high];
+    return this.#flow.limits;
   }
 
   // ---- Multicast ----
@@ -630,23 +624,11 @@ export class DatagramConnTransport implements DatagramTransport {
   }
 
   #maybePauseProtocol(): void {
-    if (this.#protocolPaused || this.#bufferSize <= this.#high) return;
-    this.#protocolPaused = true;
-    try {
-      this.#call("pauseWriting");
-    } catch (exception) {
-      this.#report("protocol.pauseWriting() failed", exception);
-    }
+    this.#flow.pauseIfAbove(this.#bufferSize, this.#writeCallbacks);
   }
 
   #maybeResumeProtocol(): void {
-    if (!this.#protocolPaused || this.#bufferSize > this.#low) return;
-    this.#protocolPaused = false;
-    try {
-      this.#call("resumeWriting");
-    } catch (exception) {
-      this.#report("protocol.resumeWriting() failed", exception);
-    }
+    this.#flow.resumeIfBelow(this.#bufferSize, this.#writeCallbacks);
   }
 
   #report(message: string, exception: unknown): void {

@@ -9,9 +9,16 @@ import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
 import { type EventLoop, getEventLoop } from "./events.ts";
 import { assertBytes, checkOptions, describe } from "./_validate.ts";
 import type { Transport } from "./transports.ts";
+import { toError } from "./_errno.ts";
+import { WriteFlow } from "./_write_flow.ts";
+import {
+  callEofReceived,
+  checkChunks,
+  getProtocolBuffer,
+  isBuffered,
+  isQuietError,
+} from "./_transport_common.ts";
 
-/** Default write high-water mark, as asyncio (and StreamTransport). */
-export const DEFAULT_HIGH = 64 * 1024;
 /** Default capacity of each direction's in-memory socket buffer. */
 const DEFAULT_SOCKET_BUFFER = 64 * 1024;
 /** Default largest chunk handed to one `dataReceived` (StreamTransport's read size). */
@@ -27,36 +34,6 @@ export function defaultAddrB(): Deno.NetAddr {
   return { transport: "tcp", hostname: "127.0.0.1", port: 8888 };
 }
 
-/** Errors that asyncio (and StreamTransport) do not report to the handler. */
-export function isQuietError(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.UnexpectedEof;
-}
-
-/** `error` as an `Error`. */
-export function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-/** Whether `protocol` takes data through `getBuffer`/`bufferUpdated`. */
-export function isBuffered(protocol: BaseProtocol): boolean {
-  return typeof (protocol as BufferedProtocol).getBuffer === "function";
-}
-
-/** Calls `protocol.getBuffer(sizeHint)` and checks what it returned. */
-export function getProtocolBuffer(
-  protocol: BufferedProtocol,
-  sizeHint: number,
-): Uint8Array {
-  const buffer = protocol.getBuffer(sizeHint);
-  if (!(buffer instanceof Uint8Array) || buffer.length === 0) {
-    throw new TypeError("getBuffer() must return a non-empty Uint8Array");
-  }
-  return buffer;
-}
-
 /** Throws `TypeError` unless `addr` looks like a `Deno.Addr`. */
 export function checkAddr(addr: unknown, what: string): Deno.Addr {
   if (
@@ -68,41 +45,6 @@ export function checkAddr(addr: unknown, what: string): Deno.Addr {
     );
   }
   return addr as Deno.Addr;
-}
-
-/**
- * Validates `setWriteBufferLimits()` arguments exactly as StreamTransport
- * does and returns `[high, low]`.
- */
-export function checkWriteBufferLimits(
-  limits: { high?: number; low?: number } | undefined,
-): [high: number, low: number] {
-  let { high, low } = checkOptions(limits, "limits");
-  for (const [name, value] of [["high", high], ["low", low]] as const) {
-    if (value !== undefined && typeof value !== "number") {
-      throw new TypeError(`The ${name} mark must be a number`);
-    }
-  }
-  if (high === undefined) high = low === undefined ? DEFAULT_HIGH : 4 * low;
-  if (low === undefined) low = Math.floor(high / 4);
-  if (!(high >= low && low >= 0)) {
-    throw new RangeError(
-      `The high mark (${high}) must be >= the low mark (${low}) >= 0`,
-    );
-  }
-  return [high, low];
-}
-
-/** Checks the argument of `writeLines()` as StreamTransport does. */
-export function checkChunks(list: Iterable<Uint8Array>): Uint8Array[] {
-  if (
-    list === null || typeof list !== "object" || !(Symbol.iterator in list)
-  ) {
-    throw new TypeError("The list must be an iterable of Uint8Array");
-  }
-  const chunks = [...list];
-  for (const chunk of chunks) assertBytes(chunk, "list item");
-  return chunks;
 }
 
 /** A size option: a positive integer, or `Infinity` where allowed. */
@@ -257,9 +199,9 @@ class PairTransport implements MemoryTransport {
   #pendingLength = 0;
   #written = 0;
   #flushScheduled = false;
-  #high = DEFAULT_HIGH;
-  #low = DEFAULT_HIGH / 4;
-  #protocolPaused = false;
+  #flow = new WriteFlow((message, exception) =>
+    this.#report(message, exception)
+  );
 
   #waiters: FlushWaiter[] = [];
 
@@ -390,7 +332,7 @@ class PairTransport implements MemoryTransport {
   }
 
   setWriteBufferLimits(limits?: { high?: number; low?: number }): void {
-    [this.#high, this.#low] = checkWriteBufferLimits(limits);
+    this.#flow.setLimits(limits);
     this.#maybePauseProtocol();
   }
 
@@ -399,7 +341,7 @@ class PairTransport implements MemoryTransport {
   }
 
   getWriteBufferLimits(): [low: number, high: number] {
-    return [this.#low, this.#high];
+    return this.#flow.limits;
   }
 
   // ---- test helpers ----
@@ -504,23 +446,11 @@ class PairTransport implements MemoryTransport {
   }
 
   #maybePauseProtocol(): void {
-    if (this.#protocolPaused || this.getWriteBufferSize() <= this.#high) return;
-    this.#protocolPaused = true;
-    try {
-      this.#protocol.pauseWriting();
-    } catch (exception) {
-      this.#report("protocol.pauseWriting() failed", exception);
-    }
+    this.#flow.pauseIfAbove(this.#pendingLength, this.#protocol);
   }
 
   #maybeResumeProtocol(): void {
-    if (!this.#protocolPaused || this.getWriteBufferSize() > this.#low) return;
-    this.#protocolPaused = false;
-    try {
-      this.#protocol.resumeWriting();
-    } catch (exception) {
-      this.#report("protocol.resumeWriting() failed", exception);
-    }
+    this.#flow.resumeIfBelow(this.#pendingLength, this.#protocol);
   }
 
   #scheduleDeliver(): void {
@@ -608,12 +538,9 @@ class PairTransport implements MemoryTransport {
   }
 
   #eofReceived(): void {
-    let keepOpen: unknown = false;
-    const protocol = this.#protocol as Protocol;
+    let keepOpen: boolean;
     try {
-      if (typeof protocol.eofReceived === "function") {
-        keepOpen = protocol.eofReceived();
-      }
+      keepOpen = callEofReceived(this.#protocol);
     } catch (error) {
       this.#fatal(error, "Exception in protocol.eofReceived()");
       return;

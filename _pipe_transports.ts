@@ -9,25 +9,18 @@ import type { BaseProtocol, Protocol } from "./protocols.ts";
 import { type EventLoop, getEventLoop } from "./events.ts";
 import type { ReadTransport, WriteTransport } from "./transports.ts";
 import { assertBytes, checkOptions } from "./_validate.ts";
+import { toError } from "./_errno.ts";
+import { CoalescingBuffer, WriteFlow } from "./_write_flow.ts";
+import {
+  callEofReceived,
+  checkChunks,
+  isQuietError,
+} from "./_transport_common.ts";
 
 /** Size of a read. */
 const READ_SIZE = 64 * 1024;
 /** A read at least this large is handed over whole instead of copied. */
 const HANDOVER_SIZE = READ_SIZE / 2;
-/** Default write high-water mark, as asyncio. */
-const DEFAULT_HIGH = 64 * 1024;
-
-/** Errors that asyncio does not report to the exception handler. */
-function isQuietError(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.UnexpectedEof;
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
 
 /** Options of the pipe transports. */
 export interface PipeTransportOptions {
@@ -85,7 +78,7 @@ export class ReadPipeTransport implements ReadTransport {
   /** `"pipe"`: the stream; other names give `fallback`. */
   getExtraInfo(name: string, fallback?: unknown): unknown {
     if (name === "pipe") return this.#stream;
-    return name in this.#extra ? this.#extra[name] : fallback;
+    return Object.hasOwn(this.#extra, name) ? this.#extra[name] : fallback;
   }
 
   /** Whether the transport is closing or closed. */
@@ -215,9 +208,8 @@ export class ReadPipeTransport implements ReadTransport {
 
   #eof(): void {
     this.#closing = true;
-    const protocol = this.#protocol as Protocol;
     try {
-      if (typeof protocol.eofReceived === "function") protocol.eofReceived();
+      callEofReceived(this.#protocol);
     } catch (error) {
       this.#fatal(error, "Exception in protocol.eofReceived()");
       return;
@@ -225,16 +217,18 @@ export class ReadPipeTransport implements ReadTransport {
     this.#shutdown(null);
   }
 
+  #report(message: string, exception: unknown): void {
+    this.#loop.callExceptionHandler({
+      message,
+      exception,
+      transport: this,
+      protocol: this.#protocol,
+    });
+  }
+
   #fatal(error: unknown, message: string): void {
     const exc = toError(error);
-    if (!isQuietError(exc)) {
-      this.#loop.callExceptionHandler({
-        message,
-        exception: exc,
-        transport: this,
-        protocol: this.#protocol,
-      });
-    }
+    if (!isQuietError(exc)) this.#report(message, exc);
     this.#closing = true;
     this.#wake();
     this.#shutdown(exc);
@@ -258,12 +252,7 @@ export class ReadPipeTransport implements ReadTransport {
       try {
         this.#protocol.connectionLost(exc);
       } catch (error) {
-        this.#loop.callExceptionHandler({
-          message: "Exception in protocol.connectionLost()",
-          exception: error,
-          transport: this,
-          protocol: this.#protocol,
-        });
+        this.#report("Exception in protocol.connectionLost()", error);
       }
     });
   }
@@ -287,13 +276,12 @@ export class WritePipeTransport implements WriteTransport {
   #closedByUser = false;
   #lost = false;
   #lostError: Error | null = null;
-  #pending: Uint8Array | null = null;
-  #pendingLength = 0;
+  #pending = new CoalescingBuffer();
   #inflight = 0;
   #writing = false;
-  #high = DEFAULT_HIGH;
-  #low = DEFAULT_HIGH / 4;
-  #protocolPaused = false;
+  #flow = new WriteFlow((message, exception) =>
+    this.#report(message, exception)
+  );
 
   constructor(
     stream: WritableStream<Uint8Array>,
@@ -316,7 +304,7 @@ export class WritePipeTransport implements WriteTransport {
   /** `"pipe"`: the stream; other names give `fallback`. */
   getExtraInfo(name: string, fallback?: unknown): unknown {
     if (name === "pipe") return this.#stream;
-    return name in this.#extra ? this.#extra[name] : fallback;
+    return Object.hasOwn(this.#extra, name) ? this.#extra[name] : fallback;
   }
 
   /** Whether the transport is closing or closed. */
@@ -356,7 +344,7 @@ export class WritePipeTransport implements WriteTransport {
       throw new Deno.errors.BrokenPipe("Cannot write: the pipe was closed");
     }
     if (data.length === 0) return;
-    this.#append(data);
+    this.#pending.append(data);
     if (!this.#writing) {
       this.#writing = true;
       queueMicrotask(() => this.#flush());
@@ -366,14 +354,7 @@ export class WritePipeTransport implements WriteTransport {
 
   /** Queues each chunk of `list` in order. */
   writeLines(list: Iterable<Uint8Array>): void {
-    if (
-      list === null || typeof list !== "object" || !(Symbol.iterator in list)
-    ) {
-      throw new TypeError("The list must be an iterable of Uint8Array");
-    }
-    const chunks = [...list];
-    for (const chunk of chunks) assertBytes(chunk, "list item");
-    for (const chunk of chunks) this.write(chunk);
+    for (const chunk of checkChunks(list)) this.write(chunk);
   }
 
   /** Closes the pipe once the queued bytes are written (as `close()`). */
@@ -390,8 +371,7 @@ export class WritePipeTransport implements WriteTransport {
   abort(): void {
     this.#closedByUser = true;
     this.#closing = true;
-    this.#pending = null;
-    this.#pendingLength = 0;
+    this.#pending.clear();
     if (this.#lost) return;
     this.#lost = true;
     this.#writer.abort().catch(() => {}).then(() => this.#connectionLost(null));
@@ -399,59 +379,27 @@ export class WritePipeTransport implements WriteTransport {
 
   /** Sets the flow-control marks (default high 64 KiB, low high/4). */
   setWriteBufferLimits(limits?: { high?: number; low?: number }): void {
-    let { high, low } = checkOptions(limits, "limits");
-    for (const [name, value] of [["high", high], ["low", low]] as const) {
-      if (value !== undefined && typeof value !== "number") {
-        throw new TypeError(`The ${name} mark must be a number`);
-      }
-    }
-    if (high === undefined) high = low === undefined ? DEFAULT_HIGH : 4 * low;
-    if (low === undefined) low = Math.floor(high / 4);
-    if (!(high >= low && low >= 0)) {
-      throw new RangeError(
-        `The high mark (${high}) must be >= the low mark (${low}) >= 0`,
-      );
-    }
-    this.#high = high;
-    this.#low = low;
+    this.#flow.setLimits(limits);
     this.#maybePauseProtocol();
   }
 
   /** Bytes queued and not yet written. */
   getWriteBufferSize(): number {
-    return this.#pendingLength + this.#inflight;
+    return this.#pending.length + this.#inflight;
   }
 
   /** The flow-control marks as `[low, high]`. */
   getWriteBufferLimits(): [low: number, high: number] {
-    return [this.#low, this.#high];
-  }
-
-  #append(data: Uint8Array): void {
-    const needed = this.#pendingLength + data.length;
-    let pending = this.#pending;
-    if (pending === null || pending.length < needed) {
-      const grown = new Uint8Array(
-        Math.max(needed, 2 * (pending?.length ?? 0), 16 * 1024),
-      );
-      if (pending !== null) grown.set(pending.subarray(0, this.#pendingLength));
-      pending = grown;
-      this.#pending = pending;
-    }
-    pending.set(data, this.#pendingLength);
-    this.#pendingLength = needed;
+    return this.#flow.limits;
   }
 
   async #flush(): Promise<void> {
     try {
-      while (this.#pendingLength > 0 && !this.#lost) {
-        const buffer = this.#pending!;
-        const length = this.#pendingLength;
-        this.#pending = null;
-        this.#pendingLength = 0;
-        this.#inflight = length;
-        // The buffer is ours and never reused: the stream may keep it.
-        await this.#writer.write(buffer.subarray(0, length));
+      while (this.#pending.length > 0 && !this.#lost) {
+        const buffer = this.#pending.take();
+        this.#inflight = buffer.length;
+        // Never recycled: the stream may keep the buffer.
+        await this.#writer.write(buffer);
         this.#inflight = 0;
         if (this.#lost) return;
         this.#maybeResumeProtocol();
@@ -472,23 +420,11 @@ export class WritePipeTransport implements WriteTransport {
   }
 
   #maybePauseProtocol(): void {
-    if (this.#protocolPaused || this.getWriteBufferSize() <= this.#high) return;
-    this.#protocolPaused = true;
-    try {
-      this.#protocol.pauseWriting();
-    } catch (exception) {
-      this.#report("protocol.pauseWriting() failed", exception);
-    }
+    this.#flow.pauseIfAbove(this.getWriteBufferSize(), this.#protocol);
   }
 
   #maybeResumeProtocol(): void {
-    if (!this.#protocolPaused || this.getWriteBufferSize() > this.#low) return;
-    this.#protocolPaused = false;
-    try {
-      this.#protocol.resumeWriting();
-    } catch (exception) {
-      this.#report("protocol.resumeWriting() failed", exception);
-    }
+    this.#flow.resumeIfBelow(this.getWriteBufferSize(), this.#protocol);
   }
 
   #report(message: string, exception: unknown): void {
@@ -505,8 +441,7 @@ export class WritePipeTransport implements WriteTransport {
     if (!isQuietError(exc)) this.#report(message, exc);
     this.#closing = true;
     this.#lostError = exc;
-    this.#pending = null;
-    this.#pendingLength = 0;
+    this.#pending.clear();
     if (this.#lost) return;
     this.#lost = true;
     this.#writer.abort(exc).catch(() => {}).then(() =>

@@ -6,18 +6,16 @@ import { Protocol as PlainProtocol } from "./protocols.ts";
 import { type EventLoop, getEventLoop } from "./events.ts";
 import { assertBytes, checkOptions, describe } from "./_validate.ts";
 import type { Transport } from "./transports.ts";
+import { toError } from "./_errno.ts";
+import { WriteFlow } from "./_write_flow.ts";
 import {
-  checkAddr,
+  callEofReceived,
   checkChunks,
-  checkWriteBufferLimits,
-  DEFAULT_HIGH,
-  defaultAddrA,
-  defaultAddrB,
-  getProtocolBuffer,
+  feedBuffered,
   isBuffered,
   isQuietError,
-  toError,
-} from "./_memory_transport.ts";
+} from "./_transport_common.ts";
+import { checkAddr, defaultAddrA, defaultAddrB } from "./_memory_transport.ts";
 
 /** Options of the {@linkcode RecordingTransport} constructor. */
 export interface RecordingTransportOptions {
@@ -106,9 +104,9 @@ export class RecordingTransport implements Transport {
 
   // Simulated write buffer.
   #bufferSize = 0;
-  #high = DEFAULT_HIGH;
-  #low = DEFAULT_HIGH / 4;
-  #protocolPaused = false;
+  #flow = new WriteFlow((message, exception) =>
+    this.#report(message, exception)
+  );
 
   /**
    * Makes the transport and calls `protocol.connectionMade(this)`. Without
@@ -415,7 +413,7 @@ export class RecordingTransport implements Transport {
    * `high >= low >= 0`.
    */
   setWriteBufferLimits(limits?: { high?: number; low?: number }): void {
-    [this.#high, this.#low] = checkWriteBufferLimits(limits);
+    this.#flow.setLimits(limits);
     this.#maybePauseProtocol();
   }
 
@@ -426,7 +424,7 @@ export class RecordingTransport implements Transport {
 
   /** The flow-control marks as `[low, high]`. */
   getWriteBufferLimits(): [low: number, high: number] {
-    return [this.#low, this.#high];
+    return this.#flow.limits;
   }
 
   // ---- internals ----
@@ -460,21 +458,8 @@ export class RecordingTransport implements Transport {
     const protocol = this.#protocol;
     const buffered = isBuffered(protocol);
     try {
-      if (!buffered) {
-        (protocol as Protocol).dataReceived(data);
-        return;
-      }
-      let rest = data;
-      while (rest.length > 0) {
-        const target = getProtocolBuffer(
-          protocol as BufferedProtocol,
-          rest.length,
-        );
-        const count = Math.min(target.length, rest.length);
-        target.set(rest.subarray(0, count));
-        rest = rest.subarray(count);
-        (protocol as BufferedProtocol).bufferUpdated(count);
-      }
+      if (buffered) feedBuffered(protocol as BufferedProtocol, data);
+      else (protocol as Protocol).dataReceived(data);
     } catch (error) {
       this.#fatal(
         error,
@@ -486,12 +471,9 @@ export class RecordingTransport implements Transport {
   }
 
   #eofReceived(): void {
-    let keepOpen: unknown = false;
-    const protocol = this.#protocol as Protocol;
+    let keepOpen: boolean;
     try {
-      if (typeof protocol.eofReceived === "function") {
-        keepOpen = protocol.eofReceived();
-      }
+      keepOpen = callEofReceived(this.#protocol);
     } catch (error) {
       this.#fatal(error, "Exception in protocol.eofReceived()");
       return;
@@ -504,23 +486,11 @@ export class RecordingTransport implements Transport {
   }
 
   #maybePauseProtocol(): void {
-    if (this.#protocolPaused || this.#bufferSize <= this.#high) return;
-    this.#protocolPaused = true;
-    try {
-      this.#protocol.pauseWriting();
-    } catch (exception) {
-      this.#report("protocol.pauseWriting() failed", exception);
-    }
+    this.#flow.pauseIfAbove(this.#bufferSize, this.#protocol);
   }
 
   #maybeResumeProtocol(): void {
-    if (!this.#protocolPaused || this.#bufferSize > this.#low) return;
-    this.#protocolPaused = false;
-    try {
-      this.#protocol.resumeWriting();
-    } catch (exception) {
-      this.#report("protocol.resumeWriting() failed", exception);
-    }
+    this.#flow.resumeIfBelow(this.#bufferSize, this.#protocol);
   }
 
   #report(message: string, exception: unknown): void {

@@ -7,23 +7,44 @@ import { type EventLoop, getEventLoop } from "./events.ts";
 import { assertBytes, checkOptions } from "./_validate.ts";
 import type { Transport } from "./transports.ts";
 import { TransportSocket } from "./_transport_socket.ts";
+import {
+  callEofReceived,
+  checkChunks,
+  feedBuffered,
+  getProtocolBuffer,
+  isBuffered,
+  isQuietError,
+} from "./_transport_common.ts";
+import { toError } from "./_errno.ts";
 import { CoalescingBuffer, WriteFlow } from "./_write_flow.ts";
 
-/** Size of the reused read buffer. */
-const READ_SIZE = 64 * 1024;
-/** A read at least this large is handed over whole instead of copied. */
-const HANDOVER_SIZE = READ_SIZE / 2;
+/** First read buffer of a connection: small, so idle connections stay cheap. */
+const FIRST_READ_SIZE = 4 * 1024;
+/** Largest read buffer: a read that fills the buffer makes the next 4x larger. */
+const MAX_READ_SIZE = 64 * 1024;
+/** Reads up to this size are copied into the shared pool, not a new buffer. */
+const POOL_MAX = 4 * 1024;
+/** Size of each shared pool buffer (Node's Buffer pool works the same way). */
+const POOL_SIZE = 64 * 1024;
 
-/** Errors that asyncio does not report to the exception handler. */
-function isQuietError(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.UnexpectedEof;
-}
+let pool = new Uint8Array(POOL_SIZE);
+let poolOffset = 0;
 
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
+/**
+ * A copy of `source` in a view of the shared pool: small reads cost no
+ * ArrayBuffer of their own. A protocol that keeps such a view keeps the
+ * pool buffer alive, never shares bytes with another view.
+ */
+function copyToPool(source: Uint8Array): Uint8Array {
+  const n = source.length;
+  if (POOL_SIZE - poolOffset < n) {
+    pool = new Uint8Array(POOL_SIZE);
+    poolOffset = 0;
+  }
+  const view = pool.subarray(poolOffset, poolOffset + n);
+  view.set(source);
+  poolOffset = (poolOffset + n + 7) & ~7;
+  return view;
 }
 
 let peerEofSeen: (transport: StreamTransport) => boolean;
@@ -95,6 +116,7 @@ export class StreamTransport implements Transport {
   #readPaused = false;
   #wakeReader: (() => void) | null = null;
   #readBuffer: Uint8Array | null = null;
+  #readSize = FIRST_READ_SIZE;
   #readOp: Promise<unknown> | null = null;
 
   // Writing: bytes accumulate in #pending while one write is in flight.
@@ -220,14 +242,7 @@ export class StreamTransport implements Transport {
 
   /** Writes each chunk of `list` in order (coalesced into one write). */
   writeLines(list: Iterable<Uint8Array>): void {
-    if (
-      list === null || typeof list !== "object" || !(Symbol.iterator in list)
-    ) {
-      throw new TypeError("The list must be an iterable of Uint8Array");
-    }
-    const chunks = [...list];
-    for (const chunk of chunks) assertBytes(chunk, "list item");
-    for (const chunk of chunks) this.write(chunk);
+    for (const chunk of checkChunks(list)) this.write(chunk);
   }
 
   /** Half-closes: sends EOF once the write buffer has drained. */
@@ -386,23 +401,17 @@ export class StreamTransport implements Transport {
         continue;
       }
       const protocol = this.#protocol;
-      const buffered = typeof (protocol as BufferedProtocol).getBuffer ===
-        "function";
+      const buffered = isBuffered(protocol);
       let buffer: Uint8Array;
       if (buffered) {
         try {
-          buffer = (protocol as BufferedProtocol).getBuffer(-1);
-          if (!(buffer instanceof Uint8Array) || buffer.length === 0) {
-            throw new TypeError(
-              "getBuffer() must return a non-empty Uint8Array",
-            );
-          }
+          buffer = getProtocolBuffer(protocol as BufferedProtocol, -1);
         } catch (error) {
           this.#fatal(error, "Exception in protocol.getBuffer()");
           return;
         }
       } else {
-        buffer = this.#readBuffer ??= new Uint8Array(READ_SIZE);
+        buffer = this.#readBuffer ??= new Uint8Array(this.#readSize);
       }
       let n: number | null;
       try {
@@ -428,22 +437,16 @@ export class StreamTransport implements Transport {
       // setProtocol() may have switched protocols while the read was in
       // flight: deliver in the form the current protocol takes.
       const current = this.#protocol;
-      const currentBuffered =
-        typeof (current as BufferedProtocol).getBuffer === "function";
+      const currentBuffered = isBuffered(current);
       try {
         if (currentBuffered && buffered && current === protocol) {
           (current as BufferedProtocol).bufferUpdated(n);
         } else if (currentBuffered) {
-          this.#copyInto(current as BufferedProtocol, buffer.subarray(0, n));
+          feedBuffered(current as BufferedProtocol, buffer.subarray(0, n));
         } else {
-          let data: Uint8Array;
-          if (!buffered && n >= HANDOVER_SIZE) {
-            data = buffer.subarray(0, n);
-            this.#readBuffer = null;
-          } else {
-            data = buffer.slice(0, n);
-          }
-          (current as Protocol).dataReceived(data);
+          (current as Protocol).dataReceived(
+            buffered ? buffer.slice(0, n) : this.#takeRead(buffer, n),
+          );
         }
       } catch (error) {
         this.#fatal(
@@ -457,28 +460,30 @@ export class StreamTransport implements Transport {
     }
   }
 
-  /** Feeds `bytes` to a buffered protocol through its own buffers. */
-  #copyInto(protocol: BufferedProtocol, bytes: Uint8Array): void {
-    while (bytes.length > 0) {
-      const target = protocol.getBuffer(bytes.length);
-      if (!(target instanceof Uint8Array) || target.length === 0) {
-        throw new TypeError("getBuffer() must return a non-empty Uint8Array");
-      }
-      const count = Math.min(target.length, bytes.length);
-      target.set(bytes.subarray(0, count));
-      bytes = bytes.subarray(count);
-      protocol.bufferUpdated(count);
+  /**
+   * The `n` bytes just read into the transport's buffer, as an array the
+   * protocol owns. A read that filled the buffer takes it whole and the
+   * next read gets one 4x larger (up to 64 KiB); small reads are copied
+   * into the shared pool; a read that fills at least half the buffer takes
+   * the buffer itself; others are copied.
+   */
+  #takeRead(buffer: Uint8Array, n: number): Uint8Array {
+    if (n === buffer.length && this.#readSize < MAX_READ_SIZE) {
+      this.#readSize *= 4;
+    } else if (n <= POOL_MAX) {
+      return copyToPool(buffer.subarray(0, n));
+    } else if (n < buffer.length / 2) {
+      return buffer.slice(0, n);
     }
+    this.#readBuffer = null;
+    return buffer.subarray(0, n);
   }
 
   #eofReceived(): void {
     this.#eofSeen = true;
-    let keepOpen: unknown = false;
-    const protocol = this.#protocol as Protocol;
+    let keepOpen = false;
     try {
-      if (typeof protocol.eofReceived === "function") {
-        keepOpen = protocol.eofReceived();
-      }
+      keepOpen = callEofReceived(this.#protocol);
     } catch (error) {
       this.#fatal(error, "Exception in protocol.eofReceived()");
       return;

@@ -5,13 +5,19 @@
 import type { BaseProtocol } from "./protocols.ts";
 import { checkOptions } from "./_validate.ts";
 
+/** The part of a protocol that write flow control calls. */
+export type FlowControlled = Pick<
+  BaseProtocol,
+  "pauseWriting" | "resumeWriting"
+>;
+
 /** asyncio's default write high-water mark (64 KiB); low is high / 4. */
 export const DEFAULT_HIGH_WATER = 64 * 1024;
 
 /** Write buffers up to this size are kept for reuse after a flush. */
 const KEEP_BUFFER = 256 * 1024;
 /** Smallest buffer allocated for queued bytes. */
-const MIN_BUFFER = 16 * 1024;
+const MIN_BUFFER = 4 * 1024;
 
 /**
  * Write flow control as asyncio's transports have it: `pauseWriting()` once
@@ -64,7 +70,7 @@ export class WriteFlow {
   }
 
   /** Calls `protocol.pauseWriting()` if `size` is above high and not paused. */
-  pauseIfAbove(size: number, protocol: BaseProtocol): void {
+  pauseIfAbove(size: number, protocol: FlowControlled): void {
     if (this.#paused || size <= this.#high) return;
     this.#paused = true;
     try {
@@ -75,7 +81,7 @@ export class WriteFlow {
   }
 
   /** Calls `protocol.resumeWriting()` if paused and `size` is at low or below. */
-  resumeIfBelow(size: number, protocol: BaseProtocol): void {
+  resumeIfBelow(size: number, protocol: FlowControlled): void {
     if (!this.#paused || size > this.#low) return;
     this.#paused = false;
     try {

@@ -189,6 +189,7 @@ Deno.test("echo: localAddr server, remoteAddr client, callbacks in order", async
   });
   assert.equal(server.getExtraInfo("peername"), undefined);
   assert.equal(server.getExtraInfo("peername", "none"), "none");
+  assert.equal(server.getExtraInfo("toString", "none"), "none");
   assert.equal(server.getExtraInfo("nonsense", 42), 42);
   const conn = client.getExtraInfo("conn") as Deno.DatagramConn;
   assert.equal(typeof conn.receive, "function");

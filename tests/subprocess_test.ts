@@ -176,6 +176,11 @@ Deno.test("protocol: callback order, fds and returncode", async () => {
   assert.equal(typeof stdin.write, "function");
   assert.equal(typeof transport.getPipeTransport(1)!.pauseReading, "function");
   assert.equal(typeof transport.getPipeTransport(2)!.resumeReading, "function");
+  assert.equal(stdin.getExtraInfo("toString", "none"), "none");
+  assert.equal(
+    transport.getPipeTransport(1)!.getExtraInfo("constructor", "none"),
+    "none",
+  );
   assert.throws(
     () => transport.getPipeTransport(3 as 0),
     TypeError,

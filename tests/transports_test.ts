@@ -1369,3 +1369,30 @@ Deno.test("unix: createUnixConnection validates its arguments", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("transport: chunks a protocol keeps are never overwritten by later reads (pooled and handed-over buffers)", async () => {
+  const { raw, transport, protocol, peer } = await clientAndPeer(
+    () => new RecordingProtocol(),
+  );
+  // Sizes around every read-path threshold: pooled (≤ 4 KiB), copied,
+  // and reads that fill the buffer and make it grow.
+  const sizes = [1, 7, 512, 4096, 4097, 5000, 16384, 40000, 65536, 3, 100];
+  const expected: Uint8Array[] = [];
+  let total = 0;
+  for (const [i, size] of sizes.entries()) {
+    const chunk = pattern(size, i + 1);
+    expected.push(chunk);
+    await writeAll(peer, chunk);
+    total += size;
+    // Wait for each message so that reads do not merge across messages.
+    await protocol.waitForBytes(total);
+  }
+  const kept = concat(protocol.chunks);
+  assert.deepEqual(kept, concat(expected));
+  // Each chunk the protocol got is still what it was when it arrived.
+  assert.ok(protocol.chunks.every((chunk) => chunk.length > 0));
+  transport.close();
+  await withTimeout(protocol.lost, 2000, "connectionLost");
+  peer.close();
+  raw.close();
+});

@@ -1,0 +1,70 @@
+// Rules the transports share beyond write flow control (_write_flow.ts):
+// which errors go unreported, how writeLines() checks its argument, and how
+// a transport hands bytes and EOF to a protocol.
+
+import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
+import { assertBytes } from "./_validate.ts";
+
+/** Errors that asyncio does not report to the exception handler. */
+export function isQuietError(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.UnexpectedEof;
+}
+
+/**
+ * Checks the argument of `writeLines()`: an iterable of `Uint8Array`,
+ * every item checked before anything is written.
+ */
+export function checkChunks(list: Iterable<Uint8Array>): Uint8Array[] {
+  if (
+    list === null || typeof list !== "object" || !(Symbol.iterator in list)
+  ) {
+    throw new TypeError("The list must be an iterable of Uint8Array");
+  }
+  const chunks = [...list];
+  for (const chunk of chunks) assertBytes(chunk, "list item");
+  return chunks;
+}
+
+/** Whether `protocol` takes data through `getBuffer`/`bufferUpdated`. */
+export function isBuffered(protocol: BaseProtocol): boolean {
+  return typeof (protocol as BufferedProtocol).getBuffer === "function";
+}
+
+/** Calls `protocol.getBuffer(sizeHint)` and checks what it returned. */
+export function getProtocolBuffer(
+  protocol: BufferedProtocol,
+  sizeHint: number,
+): Uint8Array {
+  const buffer = protocol.getBuffer(sizeHint);
+  if (!(buffer instanceof Uint8Array) || buffer.length === 0) {
+    throw new TypeError("getBuffer() must return a non-empty Uint8Array");
+  }
+  return buffer;
+}
+
+/** Copies `bytes` into a buffered protocol through as many buffers as it takes. */
+export function feedBuffered(
+  protocol: BufferedProtocol,
+  bytes: Uint8Array,
+): void {
+  while (bytes.length > 0) {
+    const target = getProtocolBuffer(protocol, bytes.length);
+    const count = Math.min(target.length, bytes.length);
+    target.set(bytes.subarray(0, count));
+    bytes = bytes.subarray(count);
+    protocol.bufferUpdated(count);
+  }
+}
+
+/**
+ * Calls `protocol.eofReceived()` if the protocol has one and returns
+ * whether it asked to keep the transport open (a truthy result).
+ */
+export function callEofReceived(protocol: BaseProtocol): boolean {
+  const eofReceived = (protocol as Protocol).eofReceived;
+  return typeof eofReceived === "function" &&
+    Boolean(eofReceived.call(protocol));
+}
