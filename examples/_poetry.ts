@@ -1,8 +1,9 @@
 // Shared by the slow-poetry examples of seed S002 (002_6b9579778871f933.txt):
-// the command lines of the servers and clients, and the small formatting
-// helpers the Python prints rely on.
+// the command lines of the servers and clients, the output files of the
+// clients, and the small formatting helpers the Python prints rely on.
+// (Python-style `repr()` and address tuples are in `_cli.ts`.)
 
-import { parseArgs } from "node:util";
+import { parseCommandLine, parsePort, usageError } from "./_cli.ts";
 
 /** The poem shipped with the examples (public domain). */
 export const DEFAULT_POEM = new URL("./data/ozymandias.txt", import.meta.url)
@@ -18,41 +19,29 @@ export interface ServerArgs {
   poetryFile: string;
 }
 
-function fail(message: string): never {
-  console.error(message);
-  Deno.exit(2);
-}
-
 /**
  * Parses a poetry server's command line:
  * `[--port N] [--iface HOST] [--delay SECONDS] [--num-bytes N] [poetry-file]`.
  */
 export function parseServerArgs(): ServerArgs {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: {
-      port: { type: "string", short: "p", default: "0" },
-      iface: { type: "string", default: "127.0.0.1" },
-      delay: { type: "string", default: "0.1" },
-      "num-bytes": { type: "string", default: "20" },
-    },
+  const { values, positionals } = parseCommandLine({
+    port: { type: "string", short: "p", default: "0" },
+    iface: { type: "string", default: "127.0.0.1" },
+    delay: { type: "string", default: "0.1" },
+    "num-bytes": { type: "string", default: "20" },
   });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    fail("--port must be an integer from 0 to 65535");
-  }
+  const port = parsePort(values.port);
   const delay = Number(values.delay);
-  if (!Number.isFinite(delay) || delay < 0) fail("--delay must be >= 0");
+  if (!Number.isFinite(delay) || delay < 0) usageError("--delay must be >= 0");
   const numBytes = Number(values["num-bytes"]);
   if (!Number.isInteger(numBytes) || numBytes < 1) {
-    fail("--num-bytes must be a positive integer");
+    usageError("--num-bytes must be a positive integer");
   }
   const poetryFile = positionals[0] ?? DEFAULT_POEM;
   try {
     Deno.statSync(poetryFile);
   } catch {
-    fail(`No such file: ${poetryFile}`);
+    usageError(`No such file: ${poetryFile}`);
   }
   return { port, iface: values.iface, delay, numBytes, poetryFile };
 }
@@ -65,13 +54,11 @@ export interface ClientArgs {
 
 /** Parses `[--out-dir DIR] [host:]port ...` as the seed's clients do. */
 export function parseClientArgs(): ClientArgs {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: { "out-dir": { type: "string", default: "." } },
+  const { values, positionals } = parseCommandLine({
+    "out-dir": { type: "string", default: "." },
   });
   if (positionals.length === 0) {
-    fail("usage: [--out-dir DIR] [hostname:]port ...");
+    usageError("usage: [--out-dir DIR] [hostname:]port ...");
   }
   const addresses = positionals.map((address) => {
     let hostname = "127.0.0.1";
@@ -82,7 +69,7 @@ export function parseClientArgs(): ClientArgs {
         address.slice(address.lastIndexOf(":") + 1),
       ];
     }
-    if (!/^\d+$/.test(port)) fail("Ports must be integers.");
+    if (!/^\d+$/.test(port)) usageError("Ports must be integers.");
     return { hostname: hostname || "127.0.0.1", port: Number(port) };
   });
   return { addresses, outDir: values["out-dir"] };
@@ -93,11 +80,20 @@ export function formatAddress(address: { hostname?: string; port: number }) {
   return `${address.hostname || "127.0.0.1"}:${address.port}`;
 }
 
-/** A Deno address as Python prints an address tuple: `('127.0.0.1', 5555)`. */
-export function addrTuple(addr: Deno.Addr): string {
-  if ("path" in addr) return `'${addr.path ?? ""}'`;
-  if ("hostname" in addr) return `('${addr.hostname}', ${addr.port})`;
-  return String(addr);
+/** A file open for writing, with its name (as a Python file's `.name`). */
+export interface OutFile {
+  name: string;
+  file: Deno.FsFile;
+}
+
+/** Python's `open(name, 'wb')`: creates or truncates `name`. */
+export function openForWriting(name: string): OutFile {
+  const file = Deno.openSync(name, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  return { name, file };
 }
 
 /** Milliseconds as Python prints a `timedelta`: `0:00:01.234567`. */
@@ -109,21 +105,6 @@ export function timedelta(ms: number): string {
   const m = String(Math.floor(seconds / 60) % 60).padStart(2, "0");
   const s = String(seconds % 60).padStart(2, "0");
   return `${h}:${m}:${s}.${rest}`;
-}
-
-/** Bytes as Python's `repr(bytes)`: `b'abc\n'`. */
-export function bytesRepr(data: Uint8Array): string {
-  let out = "b'";
-  for (const byte of data) {
-    if (byte === 0x5c) out += "\\\\";
-    else if (byte === 0x27) out += "\\'";
-    else if (byte === 0x0a) out += "\\n";
-    else if (byte === 0x0d) out += "\\r";
-    else if (byte === 0x09) out += "\\t";
-    else if (byte >= 0x20 && byte < 0x7f) out += String.fromCharCode(byte);
-    else out += `\\x${byte.toString(16).padStart(2, "0")}`;
-  }
-  return out + "'";
 }
 
 /** Waits `seconds` (the seeds' `time.sleep(delay)` pacing). */

@@ -30,3 +30,11 @@ export function readPem(path: string, what: string): string {
     Deno.exit(2);
   }
 }
+
+/** The fixture certificate and key, read as PEM (see {@linkcode readPem}). */
+export function readFixture(): { cert: string; key: string } {
+  return {
+    cert: readPem(FIXTURE_CERT_PATH, "certificate"),
+    key: readPem(FIXTURE_KEY_PATH, "private key"),
+  };
+}

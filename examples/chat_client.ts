@@ -42,62 +42,11 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { openConnection } from "../streams.ts";
+import { clientFlags, repr, stdinLines } from "./_cli.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A string as Python's `repr()` shows it: `'nihao'`. */
-function repr(text: string): string {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of text) {
-    const code = ch.codePointAt(0)!;
-    if (ch === "\\" || ch === quote) out += `\\${ch}`;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (code < 0x20 || code === 0x7f) {
-      out += `\\x${code.toString(16).padStart(2, "0")}`;
-    } else out += ch;
-  }
-  return out + quote;
-}
-
-function parseFlags(): { host: string; port: number; messages: string[] } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "8888" },
-      message: { type: "string", multiple: true },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    console.error("--port must be an integer from 1 to 65535");
-    Deno.exit(2);
-  }
-  return { host: values.host, port, messages: values.message ?? [] };
-}
-
-/** Lines of standard input, read as they come (no blocking prompt). */
-async function* stdinLines(): AsyncGenerator<string> {
-  const buffer = new Uint8Array(4096);
-  let pending = "";
-  while (true) {
-    const n = await Deno.stdin.read(buffer);
-    if (n === null) break;
-    pending += decoder.decode(buffer.subarray(0, n), { stream: true });
-    let end: number;
-    while ((end = pending.indexOf("\n")) >= 0) {
-      yield pending.slice(0, end).replace(/\r$/, "");
-      pending = pending.slice(end + 1);
-    }
-  }
-  if (pending !== "") yield pending;
-}
 
 /**
  * Python's `input(prompt)`: prints the prompt, returns the next message, or
@@ -150,6 +99,8 @@ async function tcpEchoClient(
 }
 
 if (import.meta.main) {
-  const { host, port, messages } = parseFlags();
-  await tcpEchoClient(host, port, messages);
+  const { host, port, message } = clientFlags(8888, {
+    message: { type: "string", multiple: true },
+  });
+  await tcpEchoClient(host, port, message ?? []);
 }

@@ -26,17 +26,12 @@ import {
 } from "../transports.ts";
 import { type Future, getEventLoop } from "../events.ts";
 import { openConnection, startServer } from "../streams.ts";
+import { formatAddr } from "./_cli.ts";
 
 const HOST = "127.0.0.1";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const loop = getEventLoop();
-
-/** `host:port` of a network address. */
-function formatAddr(addr: unknown): string {
-  const a = addr as { hostname?: string; port?: number };
-  return `${a.hostname}:${a.port}`;
-}
 
 function step(n: number, title: string, asyncio: string): void {
   console.log(`\n== ${n}. ${title}`);

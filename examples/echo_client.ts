@@ -37,28 +37,16 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { Protocol } from "../protocols.ts";
 import { createConnection, type Transport } from "../transports.ts";
 import { type Future, getRunningLoop } from "../events.ts";
+import { clientFlags } from "./_cli.ts";
 
-function parseFlags(): { host: string; port: number } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "8888" },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    console.error(`--port must be an integer from 1 to 65535`);
-    Deno.exit(2);
-  }
-  return { host: values.host, port };
-}
-
-class EchoClientProtocol extends Protocol {
+/**
+ * Sends `message` once connected, prints what comes back, and resolves
+ * `onConLost` when the server closes. `unix_echo_client.ts` uses it too.
+ */
+export class EchoClientProtocol extends Protocol {
   #message: string;
   #onConLost: Future<boolean>;
 
@@ -84,7 +72,7 @@ class EchoClientProtocol extends Protocol {
 }
 
 async function main(): Promise<void> {
-  const { host, port } = parseFlags();
+  const { host, port } = clientFlags(8888);
   const loop = getRunningLoop();
   const onConLost = loop.createFuture<boolean>();
   const message = "Hello World!";

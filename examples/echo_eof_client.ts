@@ -57,39 +57,20 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { Protocol } from "../protocols.ts";
 import { createConnection, type Transport } from "../transports.ts";
 import { type Future, getEventLoop } from "../events.ts";
-
-/** Python's `repr()` of a str: quoted, with the usual escapes. */
-function repr(text: string): string {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  const escaped = text.replaceAll("\\", "\\\\").replaceAll(quote, `\\${quote}`)
-    .replaceAll("\n", "\\n").replaceAll("\r", "\\r").replaceAll("\t", "\\t");
-  return `${quote}${escaped}${quote}`;
-}
+import { clientFlags, repr, usageError } from "./_cli.ts";
 
 function parseFlags(): { host: string; port: number; delay: number } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "8888" },
-      delay: { type: "string", default: "1000" },
-    },
+  const { host, port, delay } = clientFlags(8888, {
+    delay: { type: "string", default: "1000" },
   });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    console.error(`--port must be an integer from 1 to 65535`);
-    Deno.exit(2);
+  const ms = Number(delay);
+  if (!Number.isFinite(ms) || ms < 0) {
+    usageError("--delay must be a number of milliseconds >= 0");
   }
-  const delay = Number(values.delay);
-  if (!Number.isFinite(delay) || delay < 0) {
-    console.error(`--delay must be a number of milliseconds >= 0`);
-    Deno.exit(2);
-  }
-  return { host: values.host, port, delay };
+  return { host, port, delay: ms };
 }
 
 class EchoClientProtocol extends Protocol {

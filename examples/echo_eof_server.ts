@@ -41,41 +41,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { Protocol } from "../protocols.ts";
 import { createServer, type Transport } from "../transports.ts";
-
-/** `host:port` for a network address, the path for a Unix one. */
-function formatAddr(addr: unknown): string {
-  const a = addr as { hostname?: string; port?: number; path?: string };
-  if (typeof a.path === "string") return a.path;
-  const host = a.hostname ?? "?";
-  return `${host.includes(":") ? `[${host}]` : host}:${a.port}`;
-}
-
-/** Python's `repr()` of a str: quoted, with the usual escapes. */
-function repr(text: string): string {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  const escaped = text.replaceAll("\\", "\\\\").replaceAll(quote, `\\${quote}`)
-    .replaceAll("\n", "\\n").replaceAll("\r", "\\r").replaceAll("\t", "\\t");
-  return `${quote}${escaped}${quote}`;
-}
-
-function parseFlags(): { host: string; port: number } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "8888" },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`--port must be an integer from 0 to 65535`);
-    Deno.exit(2);
-  }
-  return { host: values.host, port };
-}
+import { formatAddr, interrupted, repr, serverFlags } from "./_cli.ts";
 
 class EchoServerClientProtocol extends Protocol {
   #transport?: Transport;
@@ -103,7 +71,7 @@ class EchoServerClientProtocol extends Protocol {
 }
 
 async function main(): Promise<void> {
-  const { host, port } = parseFlags();
+  const { host, port } = serverFlags(8888);
   // Each connection gets a new protocol instance.
   const server = await createServer(() => new EchoServerClientProtocol(), {
     hostname: host,
@@ -111,15 +79,8 @@ async function main(): Promise<void> {
   });
   console.log(`Serving on ${formatAddr(server.sockets[0].getSockName())}`);
 
-  // loop.run_forever() until Ctrl+C: wait for SIGINT or SIGTERM.
-  const { promise: interrupted, resolve } = Promise.withResolvers<void>();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, resolve);
-  try {
-    await interrupted;
-  } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, resolve);
-  }
+  // loop.run_forever() until Ctrl+C: wait for SIGINT (or SIGTERM).
+  await interrupted();
 
   // Close the server and wait until it has closed.
   server.close();

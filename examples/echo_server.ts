@@ -35,33 +35,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { Protocol } from "../protocols.ts";
 import { createServer, type Transport } from "../transports.ts";
-
-/** `host:port` for a network address, the path for a Unix one. */
-function formatAddr(addr: unknown): string {
-  const a = addr as { hostname?: string; port?: number; path?: string };
-  if (typeof a.path === "string") return a.path;
-  const host = a.hostname ?? "?";
-  return `${host.includes(":") ? `[${host}]` : host}:${a.port}`;
-}
-
-function parseFlags(): { host: string; port: number } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "8888" },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`--port must be an integer from 0 to 65535`);
-    Deno.exit(2);
-  }
-  return { host: values.host, port };
-}
+import { formatAddr, onInterrupt, serverFlags } from "./_cli.ts";
 
 class EchoServerProtocol extends Protocol {
   #transport?: Transport;
@@ -83,7 +59,7 @@ class EchoServerProtocol extends Protocol {
 }
 
 async function main(): Promise<void> {
-  const { host, port } = parseFlags();
+  const { host, port } = serverFlags(8888);
   // start_serving=False: bound now (so the address is known), accepting
   // nothing until serveForever().
   await using server = await createServer(() => new EchoServerProtocol(), {
@@ -93,16 +69,10 @@ async function main(): Promise<void> {
   });
   console.log(`Serving on ${server.addrs.map(formatAddr).join(", ")}`);
 
-  // Python leaves serve_forever() on KeyboardInterrupt; here a signal
-  // closes the server, which makes serveForever() resolve.
-  const stop = () => server.close();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, stop);
-  try {
-    await server.serveForever();
-  } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, stop);
-  }
+  // Python leaves serve_forever() on KeyboardInterrupt; here Ctrl+C (or
+  // SIGTERM) closes the server, which makes serveForever() resolve.
+  using _interrupt = onInterrupt(() => server.close());
+  await server.serveForever();
   // Leaving the block runs `await server[Symbol.asyncDispose]()`:
   // close() then waitClosed(), as `async with server` does.
 }

@@ -32,7 +32,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { getEventLoop } from "../events.ts";
 import {
   AF_INET,
@@ -41,7 +40,7 @@ import {
   SOCK_STREAM,
   socket,
 } from "../sockets.ts";
-import { addrTuple } from "./_poetry.ts";
+import { addrTuple, parseFlags } from "./_cli.ts";
 
 const FAMILIES: Record<number, string> = {
   [AF_INET]: "AddressFamily.AF_INET",
@@ -53,12 +52,9 @@ const KINDS: Record<number, string> = {
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "localhost" },
-      port: { type: "string" },
-    },
+  const values = parseFlags({
+    host: { type: "string", default: "localhost" },
+    port: { type: "string" },
   });
   const loop = getEventLoop();
   // The seed connects to a web server; this one brings its own.

@@ -47,21 +47,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { openConnection } from "../streams.ts";
-
-function parseFlags(): { port: number } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { port: { type: "string", default: "0" } },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error("--port must be an integer from 0 to 65535");
-    Deno.exit(2);
-  }
-  return { port };
-}
+import { parseFlags, parsePort } from "./_cli.ts";
 
 /** The local stand-in for shop.projectsedu.com: one small page per item. */
 function startShop(port: number, signal: AbortSignal) {
@@ -140,7 +127,8 @@ async function main(port: number): Promise<void> {
 
 if (import.meta.main) {
   const controller = new AbortController();
-  const shop = startShop(parseFlags().port, controller.signal);
+  const { port } = parseFlags({ port: { type: "string", default: "0" } });
+  const shop = startShop(parsePort(port), controller.signal);
   try {
     const startTime = performance.now();
     await main(shop.addr.port);

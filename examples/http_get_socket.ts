@@ -38,9 +38,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { getEventLoop } from "../events.ts";
 import { AF_INET, SOCK_STREAM, socket } from "../sockets.ts";
+import { parseFlags } from "./_cli.ts";
 
 const loop = getEventLoop();
 
@@ -72,12 +72,9 @@ async function getUrl(url: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      port: { type: "string" },
-      pages: { type: "string", default: "20" },
-    },
+  const values = parseFlags({
+    port: { type: "string" },
+    pages: { type: "string", default: "20" },
   });
   let server: Deno.HttpServer | undefined;
   let port = Number(values.port);

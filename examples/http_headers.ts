@@ -47,36 +47,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { openConnection, type OpenConnectionOptions } from "../streams.ts";
-import {
-  FIXTURE_CERT_PATH,
-  FIXTURE_KEY_PATH,
-  readPem,
-} from "./_tls_fixture.ts";
-
-interface Flags {
-  port: number;
-  url: string | undefined;
-  https: boolean;
-}
-
-function parseFlags(): Flags {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      port: { type: "string", default: "0" },
-      url: { type: "string" },
-      https: { type: "boolean", default: false },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error("--port must be an integer from 0 to 65535");
-    Deno.exit(2);
-  }
-  return { port, url: values.url, https: values.https };
-}
+import { readFixture } from "./_tls_fixture.ts";
+import { parseFlags, parsePort } from "./_cli.ts";
 
 /** Bytes to text one byte per character, as Python's latin-1 codec. */
 function latin1Decode(bytes: Uint8Array): string {
@@ -149,12 +122,16 @@ async function printHttpHeader(
 }
 
 if (import.meta.main) {
-  const { port, url, https } = parseFlags();
-  if (url !== undefined) {
-    await printHttpHeader(url);
-  } else if (https) {
-    const cert = readPem(FIXTURE_CERT_PATH, "certificate");
-    const key = readPem(FIXTURE_KEY_PATH, "private key");
+  const flags = parseFlags({
+    port: { type: "string", default: "0" },
+    url: { type: "string" },
+    https: { type: "boolean", default: false },
+  });
+  const port = parsePort(flags.port);
+  if (flags.url !== undefined) {
+    await printHttpHeader(flags.url);
+  } else if (flags.https) {
+    const { cert, key } = readFixture();
     const controller = new AbortController();
     const server = startDocsServer(port, controller.signal, { cert, key });
     try {

@@ -41,26 +41,22 @@ import {
   DatagramProtocol,
   type DatagramTransport,
 } from "../mod.ts";
+import { addrTuple, parseFlags, parsePort } from "./_cli.ts";
 
-function option(name: string, fallback: string): string {
-  const index = Deno.args.indexOf(`--${name}`);
-  return index >= 0 && index + 1 < Deno.args.length
-    ? Deno.args[index + 1]
-    : fallback;
-}
-
+const flags = parseFlags({
+  port: { type: "string", default: "1900" },
+  interface: { type: "string", default: "127.0.0.1" },
+  bind: { type: "string", default: "0.0.0.0" },
+  listeners: { type: "string", default: "2" },
+  timeout: { type: "string", default: "5000" },
+});
 const GROUP = "239.255.255.250";
-const iface = option("interface", "127.0.0.1");
-const bind = option("bind", "0.0.0.0");
-const listeners = Number(option("listeners", "2"));
-const timeout = Number(option("timeout", "5000"));
+const iface = flags.interface;
+const bind = flags.bind;
+const listeners = Number(flags.listeners);
+const timeout = Number(flags.timeout);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function pythonAddr(addr: Deno.Addr): string {
-  const { hostname, port } = addr as Deno.NetAddr;
-  return `('${hostname}', ${port})`;
-}
 
 /** The seed's make_sock(): bind, reuse, join the group. */
 async function makeSock(port: number): Promise<Deno.DatagramConn> {
@@ -92,7 +88,7 @@ class SsdpResponder extends DatagramProtocol {
   override datagramReceived(data: Uint8Array, addr: Deno.Addr): void {
     const request = decoder.decode(data);
     if (!request.startsWith("M-SEARCH * HTTP/1.1")) return;
-    console.log(`${this.#name}: M-SEARCH from ${pythonAddr(addr)}`);
+    console.log(`${this.#name}: M-SEARCH from ${addrTuple(addr)}`);
     const response = [
       "HTTP/1.1 200 OK",
       "CACHE-CONTROL: max-age=1800",
@@ -120,7 +116,7 @@ class Searcher extends DatagramProtocol {
   override datagramReceived(data: Uint8Array, addr: Deno.Addr): void {
     const usn = decoder.decode(data).split("\r\n")
       .find((line) => line.startsWith("USN:"));
-    console.log(`searcher: answer from ${pythonAddr(addr)}: ${usn}`);
+    console.log(`searcher: answer from ${addrTuple(addr)}: ${usn}`);
     this.answers.push(usn ?? "");
     if (this.answers.length >= this.#expected) this.#done();
   }
@@ -128,7 +124,7 @@ class Searcher extends DatagramProtocol {
 
 // The listeners: the first socket picks the port when --port is 0.
 const transports: DatagramTransport[] = [];
-let port = Number(option("port", "1900"));
+let port = parsePort(flags.port);
 for (let i = 1; i <= listeners; i++) {
   const sock = await makeSock(port);
   port = (sock.addr as Deno.NetAddr).port;

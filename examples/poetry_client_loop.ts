@@ -35,14 +35,14 @@
 
 import { type EventLoop, getEventLoop } from "../events.ts";
 import { type Socket, socket } from "../sockets.ts";
-import { parseClientArgs } from "./_poetry.ts";
+import { openForWriting, type OutFile, parseClientArgs } from "./_poetry.ts";
 
 let remaining = 0;
 
 function downloadPoetry(
   eventloop: EventLoop,
   sock: Socket,
-  infile: { name: string; file: Deno.FsFile },
+  infile: OutFile,
 ): void {
   const bstring = sock.recv(1024);
   if (bstring.length === 0) {
@@ -68,13 +68,9 @@ async function main(): Promise<void> {
   }));
   remaining = sockets.length;
   for (const sock of sockets) {
-    const name = `${outDir}/${(sock.getPeerName() as Deno.NetAddr).port}.txt`;
-    const file = Deno.openSync(name, {
-      write: true,
-      create: true,
-      truncate: true,
-    });
-    eventloop.addReader(sock, downloadPoetry, eventloop, sock, { name, file });
+    const { port } = sock.getPeerName() as Deno.NetAddr;
+    const infile = openForWriting(`${outDir}/${port}.txt`);
+    eventloop.addReader(sock, downloadPoetry, eventloop, sock, infile);
   }
   try {
     await eventloop.runForever();

@@ -43,17 +43,18 @@
 import { getEventLoop } from "../events.ts";
 import { Protocol } from "../protocols.ts";
 import type { Transport } from "../transports.ts";
-import { addrTuple, bytesRepr, parseClientArgs } from "./_poetry.ts";
+import { addrTuple, bytesRepr } from "./_cli.ts";
+import { openForWriting, type OutFile, parseClientArgs } from "./_poetry.ts";
 
 const eventloop = getEventLoop();
 let open = 0;
 let connecting = true;
 
 class PoetryClientProtocol extends Protocol {
-  #infile: { name: string; file: Deno.FsFile };
+  #infile: OutFile;
   #transport?: Transport;
 
-  constructor(infile: { name: string; file: Deno.FsFile }) {
+  constructor(infile: OutFile) {
     super();
     this.#infile = infile;
   }
@@ -87,15 +88,10 @@ class PoetryClientProtocol extends Protocol {
 async function main(): Promise<void> {
   const { addresses, outDir } = parseClientArgs();
   for (const { hostname, port } of addresses) {
-    const name = `${outDir}/${port}.txt`;
-    const file = Deno.openSync(name, {
-      write: true,
-      create: true,
-      truncate: true,
-    });
+    const infile = openForWriting(`${outDir}/${port}.txt`);
     const [t, p] = await eventloop.runUntilComplete(
       eventloop.createConnection(
-        () => new PoetryClientProtocol({ name, file }),
+        () => new PoetryClientProtocol(infile),
         { hostname, port },
       ),
     );

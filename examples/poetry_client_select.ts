@@ -38,7 +38,7 @@
 import { getEventLoop } from "../events.ts";
 import { DefaultSelector, EVENT_READ } from "../selectors.ts";
 import { type Socket, socket } from "../sockets.ts";
-import { parseClientArgs } from "./_poetry.ts";
+import { openForWriting, type OutFile, parseClientArgs } from "./_poetry.ts";
 
 const sel = new DefaultSelector();
 const loop = getEventLoop();
@@ -46,11 +46,6 @@ const loop = getEventLoop();
 interface KeyData {
   callback: (sock: Socket, infile: OutFile) => boolean | void;
   args: [OutFile];
-}
-
-interface OutFile {
-  name: string;
-  file: Deno.FsFile;
 }
 
 /** Downloads a piece of poetry; `true` at the end. */
@@ -81,13 +76,9 @@ async function main(): Promise<void> {
   const { addresses, outDir } = parseClientArgs();
   const sockets = await Promise.all(addresses.map(connect));
   for (const sock of sockets) {
-    const name = `${outDir}/${(sock.getPeerName() as Deno.NetAddr).port}.txt`;
-    const file = Deno.openSync(name, {
-      write: true,
-      create: true,
-      truncate: true,
-    });
-    const data: KeyData = { callback: downloadPoetry, args: [{ name, file }] };
+    const { port } = sock.getPeerName() as Deno.NetAddr;
+    const infile = openForWriting(`${outDir}/${port}.txt`);
+    const data: KeyData = { callback: downloadPoetry, args: [infile] };
     sel.register(sock, EVENT_READ, data);
   }
   let remaining = sockets.length;

@@ -32,7 +32,8 @@
 
 import { getEventLoop } from "../events.ts";
 import { type Socket, socket } from "../sockets.ts";
-import { addrTuple, parseServerArgs, sleep } from "./_poetry.ts";
+import { addrTuple } from "./_cli.ts";
+import { parseServerArgs, sleep } from "./_poetry.ts";
 
 const loop = getEventLoop();
 

@@ -41,7 +41,8 @@
 
 import { type EventLoop, getEventLoop } from "../events.ts";
 import { type Socket, socket } from "../sockets.ts";
-import { addrTuple, parseServerArgs } from "./_poetry.ts";
+import { addrTuple } from "./_cli.ts";
+import { parseServerArgs } from "./_poetry.ts";
 
 const clients = new Set<Socket>();
 

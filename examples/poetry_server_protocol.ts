@@ -46,7 +46,8 @@
 import { getEventLoop } from "../events.ts";
 import { Protocol } from "../protocols.ts";
 import type { Transport } from "../transports.ts";
-import { addrTuple, parseServerArgs } from "./_poetry.ts";
+import { addrTuple } from "./_cli.ts";
+import { parseServerArgs } from "./_poetry.ts";
 
 const POEMS = new TextEncoder().encode("poems");
 

@@ -43,7 +43,8 @@
 
 import { DefaultSelector, EVENT_READ, EVENT_WRITE } from "../selectors.ts";
 import { type Socket, socket } from "../sockets.ts";
-import { addrTuple, parseServerArgs } from "./_poetry.ts";
+import { addrTuple, onInterrupt } from "./_cli.ts";
+import { parseServerArgs } from "./_poetry.ts";
 
 const sel = new DefaultSelector();
 
@@ -116,9 +117,7 @@ async function main(): Promise<void> {
   });
 
   let running = true;
-  const stop = () => running = false;
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  using _interrupt = onInterrupt(() => running = false); // Ctrl+C
   while (running) {
     // Wake up for the next resting socket, and at least every 100 ms to
     // notice Ctrl+C.
@@ -141,8 +140,6 @@ async function main(): Promise<void> {
       sel.register(resting_sock, EVENT_WRITE, data);
     }
   }
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
   for (const key of sel.getMap().values()) (key.fileobj as Socket).close();
   for (const resting_sock of resting.keys()) resting_sock.close();
   sel.close();

@@ -34,24 +34,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { getEventLoop } from "../events.ts";
 import { AF_INET, SOCK_STREAM, socket } from "../sockets.ts";
-
-/** Lines of stdin, as `input()` returns them; `null` at the end. */
-async function* stdinLines(): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let buffered = "";
-  for await (const chunk of Deno.stdin.readable) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffered.indexOf("\n")) >= 0) {
-      yield buffered.slice(0, end).replace(/\r$/, "");
-      buffered = buffered.slice(end + 1);
-    }
-  }
-  if (buffered !== "") yield buffered;
-}
+import { clientFlags, input } from "./_cli.ts";
 
 async function request(host: string, port: number): Promise<void> {
   const loop = getEventLoop();
@@ -64,10 +49,8 @@ async function request(host: string, port: number): Promise<void> {
   );
   const result = await loop.sockRecv(client, 1024);
   console.log(new TextDecoder().decode(result));
-  const input = stdinLines();
   for (;;) {
-    const next = await input.next();
-    const sendMessage = next.done ? "quit" : next.value;
+    const sendMessage = await input() ?? "quit";
     await loop.sockSendAll(client, encoder.encode(sendMessage));
     if (sendMessage === "quit") break;
     const receiveMessage = await loop.sockRecv(client, 1024);
@@ -76,17 +59,10 @@ async function request(host: string, port: number): Promise<void> {
       new TextDecoder().decode(receiveMessage),
     );
   }
-  await input.return(undefined);
   client.close();
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "9006" },
-    },
-  });
-  await request(values.host, Number(values.port));
+  const { host, port } = clientFlags(9006);
+  await request(host, port);
 }

@@ -44,10 +44,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { getEventLoop } from "../events.ts";
 import { AF_INET, SOCK_STREAM, type Socket, socket } from "../sockets.ts";
-import { addrTuple } from "./_poetry.ts";
+import { addrTuple, serverFlags } from "./_cli.ts";
 
 const clients = new Set<Socket>();
 
@@ -104,17 +103,6 @@ async function runServer(host: string, port: number): Promise<void> {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "9006" },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error("--port must be an integer from 0 to 65535");
-    Deno.exit(2);
-  }
-  await runServer(values.host, port);
+  const { host, port } = serverFlags(9006);
+  await runServer(host, port);
 }

@@ -28,50 +28,24 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { getEventLoop } from "../events.ts";
 import { AF_INET, SOCK_STREAM, socket } from "../sockets.ts";
-
-/** One line of stdin, as Python's `input()`. */
-async function input(): Promise<string> {
-  const decoder = new TextDecoder();
-  let line = "";
-  const reader = Deno.stdin.readable.getReader();
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      line += decoder.decode(value, { stream: true });
-      if (line.includes("\n")) break;
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  return line.split("\n")[0].replace(/\r$/, "");
-}
+import { clientFlags, input } from "./_cli.ts";
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "7788" },
-      message: { type: "string" },
-      exit: { type: "boolean", default: false },
-    },
+  const { host, port, message, exit } = clientFlags(7788, {
+    message: { type: "string" },
+    exit: { type: "boolean", default: false },
   });
   const loop = getEventLoop();
   const tcpClientSocket = socket(AF_INET, SOCK_STREAM);
-  await loop.sockConnect(tcpClientSocket, {
-    hostname: values.host,
-    port: Number(values.port),
-  });
-  const sendData = values.message ?? await input();
+  await loop.sockConnect(tcpClientSocket, { hostname: host, port });
+  const sendData = message ?? await input() ?? "";
   await loop.sockSendAll(tcpClientSocket, new TextEncoder().encode(sendData));
   const recvData = await loop.sockRecv(tcpClientSocket, 1024);
   const recvContent = new TextDecoder().decode(recvData);
   console.log(recvContent);
-  if (values.exit) {
+  if (exit) {
     await loop.sockSendAll(tcpClientSocket, new TextEncoder().encode("exit"));
     // The server closes after `exit`: wait for its EOF.
     await loop.sockRecv(tcpClientSocket, 1024);

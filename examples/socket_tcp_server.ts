@@ -38,7 +38,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { getEventLoop } from "../events.ts";
 import {
   AF_INET,
@@ -48,6 +47,7 @@ import {
   socket,
   SOL_SOCKET,
 } from "../sockets.ts";
+import { serverFlags } from "./_cli.ts";
 
 const loop = getEventLoop();
 const clients = new Set<Socket>();
@@ -76,16 +76,10 @@ async function tcplink(clientSocket: Socket, clientAddr: Deno.Addr) {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "7788" },
-    },
-  });
+  const { host, port } = serverFlags(7788);
   const tcpServerSocket = socket(AF_INET, SOCK_STREAM);
   tcpServerSocket.setsockopt(SOL_SOCKET, SO_REUSEADDR, true);
-  tcpServerSocket.bind({ hostname: values.host, port: Number(values.port) });
+  tcpServerSocket.bind({ hostname: host, port });
   tcpServerSocket.listen(128);
   const bound = tcpServerSocket.getSockName() as Deno.NetAddr;
   console.log(`Serving on ${bound.hostname}:${bound.port}`);

@@ -33,18 +33,14 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { getEventLoop } from "../events.ts";
 import { AF_INET, SOCK_DGRAM, socket } from "../sockets.ts";
-import { addrTuple } from "./_poetry.ts";
+import { addrTuple, parseFlags, parsePort } from "./_cli.ts";
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      port: { type: "string", default: "0" },
-      message: { type: "string", default: "hello" },
-    },
+  const values = parseFlags({
+    port: { type: "string", default: "0" },
+    message: { type: "string", default: "hello" },
   });
   const loop = getEventLoop();
   const encoder = new TextEncoder();
@@ -52,7 +48,7 @@ async function main(): Promise<void> {
 
   // 3. The bound receiver.
   const receiver = socket(AF_INET, SOCK_DGRAM);
-  receiver.bind({ hostname: "127.0.0.1", port: Number(values.port) });
+  receiver.bind({ hostname: "127.0.0.1", port: parsePort(values.port) });
   const destAddr = receiver.getSockName() as Deno.NetAddr;
   console.log(`receiver bound to ${addrTuple(destAddr)}`);
 

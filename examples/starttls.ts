@@ -41,36 +41,18 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import {
   openConnection,
   startServer,
   type StreamReader,
   type StreamWriter,
 } from "../streams.ts";
-import {
-  FIXTURE_CERT_PATH,
-  FIXTURE_KEY_PATH,
-  readPem,
-} from "./_tls_fixture.ts";
+import { readFixture } from "./_tls_fixture.ts";
+import { parseFlags, parsePort } from "./_cli.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const cert = readPem(FIXTURE_CERT_PATH, "certificate");
-const key = readPem(FIXTURE_KEY_PATH, "private key");
-
-function parseFlags(): { port: number } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { port: { type: "string", default: "0" } },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error("--port must be an integer from 0 to 65535");
-    Deno.exit(2);
-  }
-  return { port };
-}
+const { cert, key } = readFixture();
 
 /** Prints a line as `who` sends it, then sends it with CRLF. */
 function send(who: "S" | "C", writer: StreamWriter, line: string): void {
@@ -155,7 +137,9 @@ async function client(port: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { port } = parseFlags();
+  const port = parsePort(
+    parseFlags({ port: { type: "string", default: "0" } }).port,
+  );
   await using server = await startServer(serveClient, {
     hostname: "127.0.0.1",
     port,

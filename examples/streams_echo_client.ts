@@ -33,42 +33,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { openConnection } from "../streams.ts";
-
-/** A string as Python's `repr()` shows it: `'Hello World!'`. */
-function repr(text: string): string {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of text) {
-    const code = ch.codePointAt(0)!;
-    if (ch === "\\" || ch === quote) out += `\\${ch}`;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (code < 0x20 || code === 0x7f) {
-      out += `\\x${code.toString(16).padStart(2, "0")}`;
-    } else out += ch;
-  }
-  return out + quote;
-}
-
-function parseFlags(): { host: string; port: number; message: string } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "8888" },
-      message: { type: "string", default: "Hello World!" },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    console.error("--port must be an integer from 1 to 65535");
-    Deno.exit(2);
-  }
-  return { host: values.host, port, message: values.message };
-}
+import { clientFlags, repr } from "./_cli.ts";
 
 async function tcpEchoClient(
   message: string,
@@ -90,6 +56,8 @@ async function tcpEchoClient(
 }
 
 if (import.meta.main) {
-  const { host, port, message } = parseFlags();
+  const { host, port, message } = clientFlags(8888, {
+    message: { type: "string", default: "Hello World!" },
+  });
   await tcpEchoClient(message, host, port);
 }

@@ -37,53 +37,12 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import {
   startServer,
   type StreamReader,
   type StreamWriter,
 } from "../streams.ts";
-
-/** `host:port` for a network address, the path for a Unix one. */
-function formatAddr(addr: unknown): string {
-  const a = addr as { hostname?: string; port?: number; path?: string };
-  if (typeof a.path === "string") return a.path;
-  const host = a.hostname ?? "?";
-  return `${host.includes(":") ? `[${host}]` : host}:${a.port}`;
-}
-
-/** A string as Python's `repr()` shows it: `'Hello World!'`. */
-function repr(text: string): string {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of text) {
-    const code = ch.codePointAt(0)!;
-    if (ch === "\\" || ch === quote) out += `\\${ch}`;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (code < 0x20 || code === 0x7f) {
-      out += `\\x${code.toString(16).padStart(2, "0")}`;
-    } else out += ch;
-  }
-  return out + quote;
-}
-
-function parseFlags(): { host: string; port: number } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "8888" },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error("--port must be an integer from 0 to 65535");
-    Deno.exit(2);
-  }
-  return { host: values.host, port };
-}
+import { formatAddr, onInterrupt, repr, serverFlags } from "./_cli.ts";
 
 async function handleEcho(
   reader: StreamReader,
@@ -105,23 +64,17 @@ async function handleEcho(
 }
 
 async function main(): Promise<void> {
-  const { host, port } = parseFlags();
+  const { host, port } = serverFlags(8888);
   await using server = await startServer(handleEcho, { hostname: host, port });
 
   const addrs = server.sockets.map((sock) => formatAddr(sock.getSockName()))
     .join(", ");
   console.log(`Serving on ${addrs}`);
 
-  // Python leaves serve_forever() on KeyboardInterrupt; here a signal
-  // closes the server, which makes serveForever() resolve.
-  const stop = () => server.close();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, stop);
-  try {
-    await server.serveForever();
-  } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, stop);
-  }
+  // Python leaves serve_forever() on KeyboardInterrupt; here Ctrl+C (or
+  // SIGTERM) closes the server, which makes serveForever() resolve.
+  using _interrupt = onInterrupt(() => server.close());
+  await server.serveForever();
   // Leaving the block runs `await server[Symbol.asyncDispose]()`:
   // close() then waitClosed(), as `async with server` does.
 }

@@ -36,59 +36,17 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import {
   openConnection,
   startServer,
   type StreamReader,
   type StreamWriter,
 } from "../streams.ts";
-import {
-  FIXTURE_CERT_PATH,
-  FIXTURE_KEY_PATH,
-  readPem,
-} from "./_tls_fixture.ts";
+import { readFixture } from "./_tls_fixture.ts";
+import { bytesRepr, serverFlags } from "./_cli.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A string as Python's `repr()` shows it. */
-function repr(text: string): string {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of text) {
-    const code = ch.codePointAt(0)!;
-    if (ch === "\\" || ch === quote) out += `\\${ch}`;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (code < 0x20 || code === 0x7f) {
-      out += `\\x${code.toString(16).padStart(2, "0")}`;
-    } else out += ch;
-  }
-  return out + quote;
-}
-
-/** Bytes as Python prints them: `b'...'`. */
-function bytesRepr(data: Uint8Array): string {
-  return `b${repr(decoder.decode(data))}`;
-}
-
-function parseFlags(): { host: string; port: number } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "0" },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error("--port must be an integer from 0 to 65535");
-    Deno.exit(2);
-  }
-  return { host: values.host, port };
-}
 
 /** 3. The server's handler: called with a reader and a writer per client. */
 async function handler(
@@ -125,7 +83,7 @@ async function handler(
 }
 
 async function main(): Promise<void> {
-  const { host, port } = parseFlags();
+  const { host, port } = serverFlags(0);
 
   // 3. How to start a server.
   await using server = await startServer(handler, { hostname: host, port });
@@ -176,8 +134,7 @@ async function main(): Promise<void> {
   console.log("waitClosed() -> the connection is closed");
 
   // 2. Again with ssl=True: the same handler behind TLS, on a free port.
-  const cert = readPem(FIXTURE_CERT_PATH, "certificate");
-  const key = readPem(FIXTURE_KEY_PATH, "private key");
+  const { cert, key } = readFixture();
   await using tlsServer = await startServer(handler, {
     hostname: host,
     port: 0,

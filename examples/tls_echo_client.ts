@@ -33,30 +33,13 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import {
   openConnection,
   type StreamReader,
   type StreamWriter,
 } from "../streams.ts";
 import { FIXTURE_CERT_PATH, readPem } from "./_tls_fixture.ts";
-
-/** A string as Python's `repr()` shows it: `'Hello World!'`. */
-function repr(text: string): string {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of text) {
-    const code = ch.codePointAt(0)!;
-    if (ch === "\\" || ch === quote) out += `\\${ch}`;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (code < 0x20 || code === 0x7f) {
-      out += `\\x${code.toString(16).padStart(2, "0")}`;
-    } else out += ch;
-  }
-  return out + quote;
-}
+import { clientFlags, repr } from "./_cli.ts";
 
 interface Flags {
   host: string;
@@ -67,27 +50,17 @@ interface Flags {
 }
 
 function parseFlags(): Flags {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "8443" },
-      ca: { type: "string", default: FIXTURE_CERT_PATH },
-      "server-name": { type: "string", default: "localhost" },
-      message: { type: "string", default: "Hello World!" },
-    },
+  const flags = clientFlags(8443, {
+    ca: { type: "string", default: FIXTURE_CERT_PATH },
+    "server-name": { type: "string", default: "localhost" },
+    message: { type: "string", default: "Hello World!" },
   });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    console.error("--port must be an integer from 1 to 65535");
-    Deno.exit(2);
-  }
   return {
-    host: values.host,
-    port,
-    ca: readPem(values.ca, "CA certificate"),
-    serverName: values["server-name"],
-    message: values.message,
+    host: flags.host,
+    port: flags.port,
+    ca: readPem(flags.ca, "CA certificate"),
+    serverName: flags["server-name"],
+    message: flags.message,
   };
 }
 

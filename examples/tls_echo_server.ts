@@ -28,7 +28,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import {
   startServer,
   type StreamReader,
@@ -39,59 +38,7 @@ import {
   FIXTURE_KEY_PATH,
   readPem,
 } from "./_tls_fixture.ts";
-
-/** `host:port` for a network address, the path for a Unix one. */
-function formatAddr(addr: unknown): string {
-  const a = addr as { hostname?: string; port?: number; path?: string };
-  if (typeof a.path === "string") return a.path;
-  const host = a.hostname ?? "?";
-  return `${host.includes(":") ? `[${host}]` : host}:${a.port}`;
-}
-
-/** A string as Python's `repr()` shows it: `'Hello World!'`. */
-function repr(text: string): string {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of text) {
-    const code = ch.codePointAt(0)!;
-    if (ch === "\\" || ch === quote) out += `\\${ch}`;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (code < 0x20 || code === 0x7f) {
-      out += `\\x${code.toString(16).padStart(2, "0")}`;
-    } else out += ch;
-  }
-  return out + quote;
-}
-
-function parseFlags(): {
-  host: string;
-  port: number;
-  cert: string;
-  key: string;
-} {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", default: "8443" },
-      cert: { type: "string", default: FIXTURE_CERT_PATH },
-      key: { type: "string", default: FIXTURE_KEY_PATH },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error("--port must be an integer from 0 to 65535");
-    Deno.exit(2);
-  }
-  return {
-    host: values.host,
-    port,
-    cert: readPem(values.cert, "certificate"),
-    key: readPem(values.key, "private key"),
-  };
-}
+import { formatAddr, onInterrupt, repr, serverFlags } from "./_cli.ts";
 
 async function handleEcho(
   reader: StreamReader,
@@ -118,25 +65,26 @@ async function handleEcho(
 }
 
 async function main(): Promise<void> {
-  const { host, port, cert, key } = parseFlags();
+  const { host, port, cert, key } = serverFlags(8443, {
+    cert: { type: "string", default: FIXTURE_CERT_PATH },
+    key: { type: "string", default: FIXTURE_KEY_PATH },
+  });
   await using server = await startServer(handleEcho, {
     hostname: host,
     port,
-    tls: { cert, key, alpnProtocols: ["aionet-echo"] },
+    tls: {
+      cert: readPem(cert, "certificate"),
+      key: readPem(key, "private key"),
+      alpnProtocols: ["aionet-echo"],
+    },
   });
 
   const addrs = server.sockets.map((sock) => formatAddr(sock.getSockName()))
     .join(", ");
   console.log(`Serving on ${addrs}`);
 
-  const stop = () => server.close();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, stop);
-  try {
-    await server.serveForever();
-  } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, stop);
-  }
+  using _interrupt = onInterrupt(() => server.close());
+  await server.serveForever();
 }
 
 if (import.meta.main) await main();

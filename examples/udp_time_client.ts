@@ -22,13 +22,7 @@ import {
   DatagramProtocol,
   type DatagramTransport,
 } from "../mod.ts";
-
-function option(name: string, fallback: string): string {
-  const index = Deno.args.indexOf(`--${name}`);
-  return index >= 0 && index + 1 < Deno.args.length
-    ? Deno.args[index + 1]
-    : fallback;
-}
+import { parseFlags, parsePort } from "./_cli.ts";
 
 class EchoClientProtocol extends DatagramProtocol {
   transport?: DatagramTransport;
@@ -60,11 +54,18 @@ class EchoClientProtocol extends DatagramProtocol {
   }
 }
 
-const hostname = option("hostname", "127.0.0.1");
-const port = Number(option("port", "9999"));
-const count = Number(option("count", "0")); // 0: forever, as the seed
-const interval = Number(option("interval", "1000"));
-const timeout = Number(option("timeout", "0"));
+const flags = parseFlags({
+  hostname: { type: "string", default: "127.0.0.1" },
+  port: { type: "string", default: "9999" },
+  count: { type: "string", default: "0" }, // 0: forever, as the seed
+  interval: { type: "string", default: "1000" },
+  timeout: { type: "string", default: "0" },
+});
+const hostname = flags.hostname;
+const port = parsePort(flags.port, 1);
+const count = Number(flags.count);
+const interval = Number(flags.interval);
+const timeout = Number(flags.timeout);
 
 const message = "ask for me";
 for (let round = 0; count === 0 || round < count; round++) {

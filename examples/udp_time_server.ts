@@ -18,19 +18,7 @@ import {
   DatagramProtocol,
   type DatagramTransport,
 } from "../mod.ts";
-
-function option(name: string, fallback: string): string {
-  const index = Deno.args.indexOf(`--${name}`);
-  return index >= 0 && index + 1 < Deno.args.length
-    ? Deno.args[index + 1]
-    : fallback;
-}
-
-/** Python's `str(addr)` for an address tuple: `('127.0.0.1', 9999)`. */
-function pythonAddr(addr: Deno.Addr): string {
-  const { hostname, port } = addr as Deno.NetAddr;
-  return `('${hostname}', ${port})`;
-}
+import { addrTuple, interrupted, parseFlags, parsePort } from "./_cli.ts";
 
 /** `str(datetime.datetime.now())[:19]`: `YYYY-MM-DD HH:MM:SS`, local time. */
 function now(): string {
@@ -49,7 +37,7 @@ class EchoServerProtocol extends DatagramProtocol {
 
   override datagramReceived(_data: Uint8Array, addr: Deno.Addr): void {
     // The seed decodes the request (message = data.decode()) and ignores it.
-    console.log("Received from", pythonAddr(addr));
+    console.log("Received from", addrTuple(addr));
     this.transport!.sendTo(
       new TextEncoder().encode(now()),
       addr as Deno.NetAddr,
@@ -58,9 +46,13 @@ class EchoServerProtocol extends DatagramProtocol {
   }
 }
 
+const flags = parseFlags({
+  hostname: { type: "string", default: "127.0.0.1" },
+  port: { type: "string", default: "9999" },
+});
+const hostname = flags.hostname;
+const port = parsePort(flags.port);
 console.log("Starting UDP server");
-const hostname = option("hostname", "127.0.0.1");
-const port = Number(option("port", "9999"));
 const [transport] = await createDatagramEndpoint(
   () => new EchoServerProtocol(),
   { localAddr: { hostname, port } },
@@ -69,9 +61,5 @@ const local = transport.getExtraInfo("sockname") as Deno.NetAddr;
 console.log(`Serving on ${local.hostname}:${local.port}`);
 
 // loop.run_forever() until KeyboardInterrupt, then transport.close().
-const interrupted = Promise.withResolvers<void>();
-const onSignal = () => interrupted.resolve();
-Deno.addSignalListener("SIGINT", onSignal);
-await interrupted.promise;
-Deno.removeSignalListener("SIGINT", onSignal);
+await interrupted();
 transport.close();

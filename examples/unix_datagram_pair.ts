@@ -23,16 +23,14 @@ import {
   DatagramProtocol,
   type DatagramTransport,
 } from "../mod.ts";
+import { parseFlags } from "./_cli.ts";
 
-function option(name: string, fallback: string | undefined) {
-  const index = Deno.args.indexOf(`--${name}`);
-  return index >= 0 && index + 1 < Deno.args.length
-    ? Deno.args[index + 1]
-    : fallback;
-}
-
-const count = Number(option("count", "3"));
-const givenPath = option("path", undefined);
+const flags = parseFlags({
+  count: { type: "string", default: "3" },
+  path: { type: "string" },
+});
+const count = Number(flags.count);
+const givenPath = flags.path;
 const dir = givenPath === undefined ? await Deno.makeTempDir() : undefined;
 const path = givenPath ?? `${dir}/receiver.sock`;
 const encoder = new TextEncoder();

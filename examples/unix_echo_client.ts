@@ -2,7 +2,9 @@
  * aionet example: the Transports & Protocols echo client of seed S001-b
  * (`examples/echo_client.ts`), over a Unix stream socket instead of TCP
  * (asyncio's `loop.create_unix_connection`). It sends a message, prints the
- * echo and waits on an `onConLost` future until the server closes.
+ * echo and waits on an `onConLost` future until the server closes. The
+ * protocol is `EchoClientProtocol` of `echo_client.ts`, unchanged: only the
+ * call that connects differs.
  *
  * The Python equivalent:
  *
@@ -29,53 +31,18 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { Protocol } from "../protocols.ts";
-import { createUnixConnection, type Transport } from "../transports.ts";
-import { type Future, getRunningLoop } from "../events.ts";
-
-function parseFlags(): { path: string; message: string } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      path: { type: "string" },
-      message: { type: "string", default: "Hello World!" },
-    },
-  });
-  if (!values.path) {
-    console.error("--path is required: the server's socket path");
-    Deno.exit(2);
-  }
-  return { path: values.path, message: values.message };
-}
-
-class EchoClientProtocol extends Protocol {
-  #message: string;
-  #onConLost: Future<boolean>;
-
-  constructor(message: string, onConLost: Future<boolean>) {
-    super();
-    this.#message = message;
-    this.#onConLost = onConLost;
-  }
-
-  override connectionMade(transport: Transport): void {
-    transport.write(new TextEncoder().encode(this.#message));
-    console.log(`Data sent: ${this.#message}`);
-  }
-
-  override dataReceived(data: Uint8Array): void {
-    console.log(`Data received: ${new TextDecoder().decode(data)}`);
-  }
-
-  override connectionLost(_exc: Error | null): void {
-    console.log("The server closed the connection");
-    this.#onConLost.setResult(true);
-  }
-}
+import { createUnixConnection } from "../transports.ts";
+import { getRunningLoop } from "../events.ts";
+import { parseFlags, usageError } from "./_cli.ts";
+// The protocol is the TCP client's: a transport is a transport.
+import { EchoClientProtocol } from "./echo_client.ts";
 
 async function main(): Promise<void> {
-  const { path, message } = parseFlags();
+  const { path, message } = parseFlags({
+    path: { type: "string" },
+    message: { type: "string", default: "Hello World!" },
+  });
+  if (!path) usageError("--path is required: the server's socket path");
   const onConLost = getRunningLoop().createFuture<boolean>();
   const [transport] = await createUnixConnection(
     () => new EchoClientProtocol(message, onConLost),

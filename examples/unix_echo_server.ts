@@ -25,21 +25,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { Protocol } from "../protocols.ts";
 import { createUnixServer, type Transport } from "../transports.ts";
-
-function parseFlags(): { path: string | undefined } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { path: { type: "string" } },
-  });
-  if (values.path === "") {
-    console.error("--path must not be empty");
-    Deno.exit(2);
-  }
-  return { path: values.path };
-}
+import { onInterrupt, parseFlags, usageError } from "./_cli.ts";
 
 class EchoServerProtocol extends Protocol {
   #transport?: Transport;
@@ -71,20 +59,15 @@ async function serve(path: string): Promise<void> {
   const addr = server.addrs[0] as Deno.UnixAddr;
   console.log(`Serving on ${addr.path}`);
 
-  const stop = () => server.close();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, stop);
-  try {
-    await server.serveForever();
-  } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, stop);
-  }
+  using _interrupt = onInterrupt(() => server.close());
+  await server.serveForever();
   // Leaving the block closes the server and waits for it (`async with`);
   // the listener removes its socket file.
 }
 
 async function main(): Promise<void> {
-  const { path } = parseFlags();
+  const { path } = parseFlags({ path: { type: "string" } });
+  if (path === "") usageError("--path must not be empty");
   if (path !== undefined) return await serve(path);
   const dir = await Deno.makeTempDir({ prefix: "aionet-unix-echo-" });
   try {

@@ -3,233 +3,65 @@
 // and compares the printed lines with the seeds' output. Also runs the demo.
 
 import assert from "node:assert/strict";
-
-const ROOT = new URL("../", import.meta.url);
-/** Generous: Deno start-up on a busy 2-core machine. */
-const STARTUP_MS = 30_000;
-const LINE_MS = 10_000;
-
-async function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Reads a byte stream as text lines, each read bounded in time. */
-class Lines {
-  #reader: ReadableStreamDefaultReader<string>;
-  #buffer = "";
-  #done = false;
-  #pending: Promise<ReadableStreamReadResult<string>> | null = null;
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  }
-
-  /** The next line without its newline, or `null` at the end. */
-  async next(what: string, ms = LINE_MS): Promise<string | null> {
-    for (;;) {
-      const end = this.#buffer.indexOf("\n");
-      if (end >= 0) {
-        const line = this.#buffer.slice(0, end);
-        this.#buffer = this.#buffer.slice(end + 1);
-        return line;
-      }
-      if (this.#done) {
-        const rest = this.#buffer;
-        this.#buffer = "";
-        return rest === "" ? null : rest;
-      }
-      this.#pending ??= this.#reader.read();
-      const result = await withTimeout(this.#pending, ms, what);
-      this.#pending = null;
-      if (result.done) this.#done = true;
-      else this.#buffer += result.value;
-    }
-  }
-
-  async cancel(): Promise<void> {
-    await this.#reader.cancel().catch(() => {});
-  }
-}
-
-function command(
-  args: string[],
-  signal?: AbortSignal,
-): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal,
-  });
-}
-
-/** A server example running as a subprocess. */
-class ServerProcess {
-  readonly child: Deno.ChildProcess;
-  readonly stdout: Lines;
-  readonly stderr: Promise<string>;
-  port = 0;
-
-  constructor(example: string) {
-    this.child = command(["run", "-A", example, "--port", "0"]).spawn();
-    this.stdout = new Lines(this.child.stdout);
-    this.stderr = new Response(this.child.stderr).text();
-  }
-
-  /** Waits for `Serving on 127.0.0.1:PORT` and returns PORT. */
-  async ready(): Promise<number> {
-    const line = await this.stdout.next("the server's ready line", STARTUP_MS);
-    const match = /^Serving on 127\.0\.0\.1:(\d+)$/.exec(line ?? "");
-    assert.ok(match, `unexpected ready line: ${line}`);
-    this.port = Number(match[1]);
-    assert.ok(this.port > 0);
-    return this.port;
-  }
-
-  /** Sends SIGINT (Ctrl+C) and returns the exit status. */
-  async interrupt(): Promise<Deno.CommandStatus> {
-    this.child.kill("SIGINT");
-    return await withTimeout(this.child.status, LINE_MS, "the server to exit");
-  }
-
-  /** Whatever happened: kill the child, await it, release every pipe. */
-  async dispose(): Promise<void> {
-    try {
-      this.child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    await this.child.status;
-    await this.stdout.cancel();
-    await this.stderr.catch(() => "");
-  }
-}
-
-/** Runs a client example to completion; returns its stdout lines. */
-async function runClient(
-  args: string[],
-): Promise<{ code: number; lines: string[]; stderr: string }> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), STARTUP_MS);
-  try {
-    const output = await command(args, controller.signal).output();
-    const text = new TextDecoder().decode(output.stdout);
-    return {
-      code: output.code,
-      lines: text.split("\n").filter((line, i, all) =>
-        line !== "" || i < all.length - 1
-      ),
-      stderr: new TextDecoder().decode(output.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function expectLines(
-  server: ServerProcess,
-  expected: Array<string | RegExp>,
-): Promise<void> {
-  for (const want of expected) {
-    const line = await server.stdout.next(`server line ${want}`);
-    assert.ok(line !== null, `the server stopped printing before ${want}`);
-    if (typeof want === "string") assert.equal(line, want);
-    else assert.match(line, want);
-  }
-}
+import { run, runLines, start } from "./_examples.ts";
 
 Deno.test("S001-b echo_server/echo_client print the seed's lines", async () => {
-  const server = new ServerProcess("examples/echo_server.ts");
-  try {
-    const port = await server.ready();
-    const client = await runClient([
-      "run",
-      "-A",
-      "examples/echo_client.ts",
-      "--port",
-      String(port),
-    ]);
-    assert.equal(client.stderr, "");
-    assert.equal(client.code, 0);
-    assert.deepEqual(client.lines, [
+  await using server = start(["examples/echo_server.ts", "--port", "0"]);
+  const port = await server.readyPort();
+  assert.deepEqual(
+    await runLines(["examples/echo_client.ts", "--port", String(port)]),
+    [
       "Data sent: Hello World!",
       "Data received: Hello World!",
       "The server closed the connection",
-    ]);
-    await expectLines(server, [
-      /^Connection from 127\.0\.0\.1:\d+$/,
-      "Data received: Hello World!",
-      "Send: Hello World!",
-      "Close the client socket",
-    ]);
-    const status = await server.interrupt();
-    assert.equal(status.code, 0);
-    assert.equal(await server.stdout.next("the end of output"), null);
-    assert.equal(await server.stderr, "");
-  } finally {
-    await server.dispose();
-  }
+    ],
+  );
+  await server.expect([
+    /^Connection from 127\.0\.0\.1:\d+$/,
+    "Data received: Hello World!",
+    "Send: Hello World!",
+    "Close the client socket",
+  ]);
+  const { code, lines, stderr } = await server.stop();
+  assert.equal(code, 0);
+  assert.deepEqual(lines, []);
+  assert.equal(stderr, "");
 });
 
 Deno.test("S004-e echo_eof_server/echo_eof_client: writeEof closes the connection", async () => {
-  const server = new ServerProcess("examples/echo_eof_server.ts");
-  try {
-    const port = await server.ready();
-    // Two clients in turn: one unpaced, one with the seed's pause between
-    // messages (shortened); the server serves both.
-    for (const delay of ["0", "20"]) {
-      const client = await runClient([
-        "run",
-        "-A",
-        "examples/echo_eof_client.ts",
-        "--port",
-        String(port),
-        "--delay",
-        delay,
-      ]);
-      assert.equal(client.stderr, "");
-      assert.equal(client.code, 0);
-      assert.deepEqual(client.lines, [
-        "Data sent: 'Hello word!'",
-        "Data received:'Hello word!'",
-        "Data sent: '你好'",
-        "Data received:'你好'",
-        "The server closed the connection",
-        "Stop the event loop",
-      ]);
-      await expectLines(server, [
-        /^Connection from 127\.0\.0\.1:\d+$/,
-        "Data received:'Hello word!'",
-        "Send:'Hello word!'",
-        "Data received:'你好'",
-        "Send:'你好'",
-        "Close the client socket",
-      ]);
-    }
-    const status = await server.interrupt();
-    assert.equal(status.code, 0);
-    assert.equal(await server.stdout.next("the end of output"), null);
-    assert.equal(await server.stderr, "");
-  } finally {
-    await server.dispose();
+  await using server = start(["examples/echo_eof_server.ts", "--port", "0"]);
+  const port = await server.readyPort();
+  // Two clients in turn: one unpaced, one with the seed's pause between
+  // messages (shortened); the server serves both.
+  for (const delay of ["0", "20"]) {
+    const client = await runLines([
+      "examples/echo_eof_client.ts",
+      "--port",
+      String(port),
+      "--delay",
+      delay,
+    ]);
+    assert.deepEqual(client, [
+      "Data sent: 'Hello word!'",
+      "Data received:'Hello word!'",
+      "Data sent: '你好'",
+      "Data received:'你好'",
+      "The server closed the connection",
+      "Stop the event loop",
+    ]);
+    await server.expect([
+      /^Connection from 127\.0\.0\.1:\d+$/,
+      "Data received:'Hello word!'",
+      "Send:'Hello word!'",
+      "Data received:'你好'",
+      "Send:'你好'",
+      "Close the client socket",
+    ]);
   }
+  const { code, lines, stderr } = await server.stop();
+  assert.equal(code, 0);
+  assert.deepEqual(lines, []);
+  assert.equal(stderr, "");
 });
 
 Deno.test("examples reject a bad --port with exit code 2", async () => {
@@ -241,7 +73,7 @@ Deno.test("examples reject a bad --port with exit code 2", async () => {
       "examples/echo_eof_client.ts",
     ]
   ) {
-    const result = await runClient(["run", "-A", example, "--port", "70000"]);
+    const result = await run([example, "--port", "70000"]);
     assert.equal(result.code, 2, example);
     assert.match(result.stderr, /--port must be an integer/);
     assert.deepEqual(result.lines, []);
@@ -253,32 +85,22 @@ Deno.test("a client with no server fails with ConnectionRefused", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr;
   listener.close();
-  const result = await runClient([
-    "run",
-    "-A",
-    "examples/echo_client.ts",
-    "--port",
-    String(port),
-  ]);
+  const result = await run(["examples/echo_client.ts", "--port", String(port)]);
   assert.notEqual(result.code, 0);
   assert.match(result.stderr, /ConnectionRefused/);
   assert.deepEqual(result.lines, []);
 });
 
 Deno.test("demo.ts runs with --allow-net=127.0.0.1, narrates and exits 0", async () => {
-  const result = await runClient([
-    "run",
-    "--allow-net=127.0.0.1",
-    "examples/demo.ts",
-  ]);
-  assert.equal(result.stderr, "");
-  assert.equal(result.code, 0);
-  const text = result.lines.join("\n");
-  const steps = result.lines.filter((line) => /^== \d+\. /.test(line));
+  const lines = await runLines(["examples/demo.ts"], {
+    permissions: ["--allow-net=127.0.0.1"],
+  });
+  const text = lines.join("\n");
+  const steps = lines.filter((line) => /^== \d+\. /.test(line));
   assert.ok(steps.length >= 5, `steps: ${steps.join(" | ")}`);
   // Every step names the asyncio concept it shows.
   assert.equal(
-    result.lines.filter((line) => line.startsWith("   asyncio: ")).length,
+    lines.filter((line) => line.startsWith("   asyncio: ")).length,
     steps.length,
   );
   for (
@@ -302,5 +124,5 @@ Deno.test("demo.ts runs with --allow-net=127.0.0.1, narrates and exits 0", async
   ) {
     assert.ok(text.includes(needle), `missing ${JSON.stringify(needle)}`);
   }
-  assert.equal(result.lines.at(-1), "Done.");
+  assert.equal(lines.at(-1), "Done.");
 });

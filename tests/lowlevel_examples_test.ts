@@ -4,178 +4,27 @@
 // what the seeds print.
 
 import assert from "node:assert/strict";
+import { runLines, start } from "./_examples.ts";
 
-const ROOT = new URL("../", import.meta.url);
 const POEM = await Deno.readTextFile(
   new URL("../examples/data/ozymandias.txt", import.meta.url),
 );
-/** Generous: Deno start-up on a busy 2-core machine. */
-const STARTUP_MS = 30_000;
-const LINE_MS = 15_000;
-
-async function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Text lines of a byte stream, each wait bounded in time. */
-class LineReader {
-  #reader: ReadableStreamDefaultReader<string>;
-  #buffer = "";
-  #done = false;
-  #pending: Promise<ReadableStreamReadResult<string>> | null = null;
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  }
-
-  async next(what: string, ms = LINE_MS): Promise<string | null> {
-    for (;;) {
-      const end = this.#buffer.indexOf("\n");
-      if (end >= 0) {
-        const line = this.#buffer.slice(0, end);
-        this.#buffer = this.#buffer.slice(end + 1);
-        return line;
-      }
-      if (this.#done) {
-        const rest = this.#buffer;
-        this.#buffer = "";
-        return rest === "" ? null : rest;
-      }
-      this.#pending ??= this.#reader.read();
-      const result = await withTimeout(this.#pending, ms, what);
-      this.#pending = null;
-      if (result.done) this.#done = true;
-      else this.#buffer += result.value;
-    }
-  }
-
-  /** Every remaining line. */
-  async rest(what: string): Promise<string[]> {
-    const lines: string[] = [];
-    for (;;) {
-      const line = await this.next(what);
-      if (line === null) return lines;
-      lines.push(line);
-    }
-  }
-
-  async cancel(): Promise<void> {
-    await this.#reader.cancel().catch(() => {});
-  }
-}
-
-/** A server example as a subprocess. */
-class Server {
-  readonly child: Deno.ChildProcess;
-  readonly stdout: LineReader;
-  readonly stderr: Promise<string>;
-
-  constructor(args: string[]) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", ...args],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.stdout = new LineReader(this.child.stdout);
-    this.stderr = new Response(this.child.stderr).text();
-  }
-
-  /** Reads lines up to the ready line; returns the port in it. */
-  async ready(pattern: RegExp): Promise<number> {
-    for (;;) {
-      const line = await this.stdout.next("the ready line", STARTUP_MS);
-      assert.ok(line !== null, "the server exited before its ready line");
-      const match = pattern.exec(line);
-      if (match) return Number(match[1]);
-    }
-  }
-
-  /** Ctrl+C, then every line printed and the exit status. */
-  async interrupt(): Promise<{ code: number; lines: string[] }> {
-    this.child.kill("SIGINT");
-    const lines = await this.stdout.rest("the server's output");
-    const status = await withTimeout(this.child.status, LINE_MS, "exit");
-    assert.equal(await this.stderr, "");
-    return { code: status.code, lines };
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    await this.child.status;
-    await this.stdout.cancel();
-    await this.stderr.catch(() => "");
-  }
-}
-
-/** Runs a program to completion; returns its stdout lines. */
-async function run(
-  args: string[],
-  stdin?: string,
-): Promise<string[]> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...args],
-    cwd: ROOT,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(stdin));
-    await writer.close();
-  }
-  let output: Deno.CommandOutput;
-  try {
-    output = await withTimeout(child.output(), STARTUP_MS, args.join(" "));
-  } catch (error) {
-    child.kill("SIGKILL");
-    await child.output();
-    throw error;
-  }
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(stderr, "", `stderr of ${args.join(" ")}`);
-  assert.equal(output.code, 0, `exit code of ${args.join(" ")}`);
-  const text = new TextDecoder().decode(output.stdout);
-  return text.endsWith("\n") ? text.slice(0, -1).split("\n") : text.split("\n");
-}
-
-const SERVING_ON = /^Serving on 127\.0\.0\.1:(\d+)$/;
 const SERVING_POEM = /^Serving .*ozymandias\.txt on port (\d+)\.$/;
 const PEER = String.raw`\('127\.0\.0\.1', \d+\)`;
 
 Deno.test("S001-a sock_server/sock_client: sock_accept, sock_recv, sock_sendall, quit", async () => {
-  await using server = new Server(["examples/sock_server.ts", "--port", "0"]);
-  const port = await server.ready(SERVING_ON);
-  const client = await run(
+  await using server = start(["examples/sock_server.ts", "--port", "0"]);
+  const port = await server.readyPort();
+  const client = await runLines(
     ["examples/sock_client.ts", "--port", String(port)],
-    "hello world\nquit\n",
+    { stdin: "hello world\nquit\n" },
   );
   assert.deepEqual(client, [
     "got message",
     "got message from server:  got message",
   ]);
-  const { code, lines } = await server.interrupt();
+  const { code, lines, stderr } = await server.stop();
+  assert.equal(stderr, "");
   assert.equal(code, 0);
   assert.equal(lines.length, 4);
   assert.match(lines[0], new RegExp(`^connected to client:  ${PEER}$`));
@@ -188,7 +37,7 @@ Deno.test("S001-a sock_server/sock_client: sock_accept, sock_recv, sock_sendall,
 });
 
 Deno.test("S002-d event_loop_basics: hello world with runUntilComplete", async () => {
-  assert.deepEqual(await run(["examples/event_loop_basics.ts"]), [
+  assert.deepEqual(await runLines(["examples/event_loop_basics.ts"]), [
     "Hello World!",
     "call_soon: hello loop",
     "call_later: 20 ms later",
@@ -199,7 +48,7 @@ Deno.test("S002-d event_loop_basics: hello world with runUntilComplete", async (
 });
 
 Deno.test("S002-a getaddrinfo_connect: resolve localhost, connect to each", async () => {
-  const lines = await run(["examples/getaddrinfo_connect.ts"]);
+  const lines = await runLines(["examples/getaddrinfo_connect.ts"]);
   assert.equal(lines.length % 3, 0);
   assert.ok(lines.length >= 6);
   assert.equal(
@@ -214,7 +63,7 @@ Deno.test("S002-a getaddrinfo_connect: resolve localhost, connect to each", asyn
     ),
   );
   // A closed port: the stream connections fail, as the seed prints.
-  const refused = await run([
+  const refused = await runLines([
     "examples/getaddrinfo_connect.ts",
     "--host",
     "127.0.0.1",
@@ -225,7 +74,7 @@ Deno.test("S002-a getaddrinfo_connect: resolve localhost, connect to each", asyn
 });
 
 Deno.test("S002-b poetry_server_blocking/poetry_client_blocking", async () => {
-  await using server = new Server([
+  await using server = start([
     "examples/poetry_server_blocking.ts",
     "--port",
     "0",
@@ -234,8 +83,8 @@ Deno.test("S002-b poetry_server_blocking/poetry_client_blocking", async () => {
     "--num-bytes",
     "100",
   ]);
-  const port = await server.ready(SERVING_POEM);
-  const lines = await run([
+  const port = await server.readyPort(SERVING_POEM, { skip: true });
+  const lines = await runLines([
     "examples/poetry_client_blocking.ts",
     String(port),
     `127.0.0.1:${port}`,
@@ -250,7 +99,8 @@ Deno.test("S002-b poetry_server_blocking/poetry_client_blocking", async () => {
     ),
   );
   assert.match(lines.at(-1)!, /^Got 2 poems in 0:00:\d\d\.\d{6}$/);
-  const { code, lines: served } = await server.interrupt();
+  const { code, lines: served, stderr } = await server.stop();
+  assert.equal(stderr, "");
   assert.equal(code, 0);
   const one = [
     new RegExp(`^Somebody at ${PEER} wants poetry!$`),
@@ -262,13 +112,15 @@ Deno.test("S002-b poetry_server_blocking/poetry_client_blocking", async () => {
   served.forEach((line, i) => assert.match(line, one[i % one.length]));
 });
 
-/** Starts `count` poetry servers of `kind`; returns them and their ports. */
-async function poetryServers(
-  kind: string,
-  count: number,
-): Promise<[Server[], number[]]> {
+/**
+ * Starts `count` poetry servers of `kind` and waits for their ports.
+ * `stop()` stops them all with Ctrl+C (each must exit with 0 and print
+ * nothing on stderr) and returns the lines each printed; disposing the
+ * group kills whatever still runs.
+ */
+async function poetryServers(kind: string, count: number) {
   const servers = Array.from({ length: count }, () =>
-    new Server([
+    start([
       `examples/poetry_server_${kind}.ts`,
       "--port",
       "0",
@@ -277,9 +129,31 @@ async function poetryServers(
       "--num-bytes",
       "64",
     ]));
-  const ports: number[] = [];
-  for (const server of servers) ports.push(await server.ready(SERVING_POEM));
-  return [servers, ports];
+  const group = {
+    ports: [] as number[],
+    async stop(): Promise<string[][]> {
+      const printed: string[][] = [];
+      for (const server of servers) {
+        const { code, lines, stderr } = await server.stop();
+        assert.equal(stderr, "");
+        assert.equal(code, 0);
+        printed.push(lines);
+      }
+      return printed;
+    },
+    async [Symbol.asyncDispose](): Promise<void> {
+      for (const server of servers) await server[Symbol.asyncDispose]();
+    },
+  };
+  try {
+    for (const server of servers) {
+      group.ports.push(await server.readyPort(SERVING_POEM, { skip: true }));
+    }
+  } catch (error) {
+    await group[Symbol.asyncDispose]();
+    throw error;
+  }
+  return group;
 }
 
 async function checkDownloads(dir: string, ports: number[]): Promise<void> {
@@ -298,9 +172,10 @@ for (
 ) {
   Deno.test(`${seed} poetry_server_${kind} with poetry_client_${clientKind}: two servers at once`, async () => {
     const dir = await Deno.makeTempDir();
-    const [servers, ports] = await poetryServers(kind, 2);
     try {
-      const lines = await run([
+      await using poetry = await poetryServers(kind, 2);
+      const { ports } = poetry;
+      const lines = await runLines([
         `examples/poetry_client_${clientKind}.ts`,
         "--out-dir",
         dir,
@@ -313,9 +188,7 @@ for (
         assert.match(line, /^writing to .*\/\d+\.txt$/);
       }
       await checkDownloads(dir, ports);
-      for (const server of servers) {
-        const { code, lines: served } = await server.interrupt();
-        assert.equal(code, 0);
+      for (const served of await poetry.stop()) {
         assert.match(
           served[0],
           new RegExp(`^Somebody at ${PEER} wants poetry!$`),
@@ -323,7 +196,6 @@ for (
         assert.equal(served[1], "sending complete");
       }
     } finally {
-      for (const server of servers) await server[Symbol.asyncDispose]();
       await Deno.remove(dir, { recursive: true });
     }
   });
@@ -331,9 +203,10 @@ for (
 
 Deno.test("S002-f poetry_server_protocol/poetry_client_protocol: b'poems' and write_eof", async () => {
   const dir = await Deno.makeTempDir();
-  const [servers, ports] = await poetryServers("protocol", 2);
   try {
-    const lines = await run([
+    await using poetry = await poetryServers("protocol", 2);
+    const { ports } = poetry;
+    const lines = await runLines([
       "examples/poetry_client_protocol.ts",
       "--out-dir",
       dir,
@@ -348,29 +221,23 @@ Deno.test("S002-f poetry_server_protocol/poetry_client_protocol: b'poems' and wr
     const chunks = lines.filter((l) => l.startsWith("b'"));
     assert.equal(chunks.length, 2 * Math.ceil(POEM.length / 64));
     assert.ok(chunks[0].startsWith("b'Ozymandias\\nby Percy"));
-    for (const server of servers) {
-      const { code, lines: served } = await server.interrupt();
-      assert.equal(code, 0);
-      assert.match(
-        served[0],
-        new RegExp(`^<Transport peername=${PEER}>$`),
-      );
+    for (const served of await poetry.stop()) {
+      assert.match(served[0], new RegExp(`^<Transport peername=${PEER}>$`));
     }
   } finally {
-    for (const server of servers) await server[Symbol.asyncDispose]();
     await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("S004-a/b socket_tcp_server/socket_tcp_client: thank you !, exit", async () => {
-  await using server = new Server([
+  await using server = start([
     "examples/socket_tcp_server.ts",
     "--port",
     "0",
   ]);
-  const port = await server.ready(SERVING_ON);
+  const port = await server.readyPort();
   assert.deepEqual(
-    await run([
+    await runLines([
       "examples/socket_tcp_client.ts",
       "--port",
       String(port),
@@ -381,13 +248,14 @@ Deno.test("S004-a/b socket_tcp_server/socket_tcp_client: thank you !, exit", asy
     ["thank you !"],
   );
   assert.deepEqual(
-    await run(
+    await runLines(
       ["examples/socket_tcp_client.ts", "--port", String(port)],
-      "from stdin\n",
+      { stdin: "from stdin\n" },
     ),
     ["thank you !"],
   );
-  const { code, lines } = await server.interrupt();
+  const { code, lines, stderr } = await server.stop();
+  assert.equal(stderr, "");
   assert.equal(code, 0);
   assert.match(lines[0], /^Accept new connection from 127\.0\.0\.1:\d+\.\.\.$/);
   assert.deepEqual(lines.slice(1, 3), ["Received: hello", "Received: exit"]);
@@ -396,7 +264,11 @@ Deno.test("S004-a/b socket_tcp_server/socket_tcp_client: thank you !, exit", asy
 });
 
 Deno.test("S004-c socket_udp: sendto, recvfrom, bound receiver", async () => {
-  const lines = await run(["examples/socket_udp.ts", "--message", "ni hao"]);
+  const lines = await runLines([
+    "examples/socket_udp.ts",
+    "--message",
+    "ni hao",
+  ]);
   assert.match(lines[0], /^receiver bound to \('127\.0\.0\.1', (\d+)\)$/);
   const port = /(\d+)\)$/.exec(lines[0])![1];
   assert.deepEqual(lines.slice(1), [
@@ -409,7 +281,7 @@ Deno.test("S004-c socket_udp: sendto, recvfrom, bound receiver", async () => {
 });
 
 Deno.test("S004-d http_get_socket: 20 pages over a raw socket, timed", async () => {
-  const lines = await run(["examples/http_get_socket.ts"]);
+  const lines = await runLines(["examples/http_get_socket.ts"]);
   assert.equal(lines.length, 21);
   for (let i = 0; i < 20; i++) {
     assert.equal(lines[i], `<html><body>goods ${i}</body></html>`);
@@ -418,13 +290,13 @@ Deno.test("S004-d http_get_socket: 20 pages over a raw socket, timed", async () 
 });
 
 Deno.test("S004-g socketpair_protocol: create_connection(sock=rsock)", async () => {
-  assert.deepEqual(await run(["examples/socketpair_protocol.ts"]), [
+  assert.deepEqual(await runLines(["examples/socketpair_protocol.ts"]), [
     "Received: hello world.",
   ]);
 });
 
 Deno.test("S004-j socketpair_streams: open_connection(sock=rsock)", async () => {
-  assert.deepEqual(await run(["examples/socketpair_streams.ts"]), [
+  assert.deepEqual(await runLines(["examples/socketpair_streams.ts"]), [
     "Received: This is a test.",
   ]);
 });

@@ -32,6 +32,7 @@ import {
   withTimeout,
   writeAll,
 } from "./_helpers.ts";
+import { run } from "./_examples.ts";
 
 const HOST = "127.0.0.1";
 const fixtures = new URL("./fixtures/", import.meta.url);
@@ -855,25 +856,16 @@ Deno.test("inspect: a writer shows its transport and its reader", async () => {
 // ---- The example ----
 
 Deno.test("example: webstreams_pipe.ts gzips a text and a file over TCP", async () => {
-  const root = new URL("../", import.meta.url);
   const dir = await Deno.makeTempDir();
   try {
     const file = `${dir}/input.bin`;
     await Deno.writeFile(file, pattern(200_000, 21));
     for (const args of [[], ["--file", file]]) {
-      const out = await withTimeout(
-        new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", "examples/webstreams_pipe.ts", ...args],
-          cwd: root,
-          stdout: "piped",
-          stderr: "piped",
-        }).output(),
-        30_000,
-        "the example",
-      );
-      const stdout = decode(out.stdout);
-      assert.equal(out.code, 0, decode(out.stderr));
-      const lines = stdout.trimEnd().split("\n");
+      const { code, stdout, stderr, lines } = await run([
+        "examples/webstreams_pipe.ts",
+        ...args,
+      ]);
+      assert.equal(code, 0, stderr);
       assert.match(lines[0], /^Serving on 127\.0\.0\.1:\d+$/);
       const sent = /^Sent (\d+) bytes$/.exec(lines[1]);
       const gz = /^Received (\d+) gzip bytes$/.exec(lines[2]);

@@ -18,6 +18,7 @@ import {
 } from "../subprocess.ts";
 import { getEventLoop } from "../events.ts";
 import { concat, decode, encode, pattern, withTimeout } from "./_helpers.ts";
+import { run } from "./_examples.ts";
 
 const TIMEOUT = 20_000;
 
@@ -552,21 +553,17 @@ Deno.test("connectReadPipe over a child's stdout ReadableStream", async () => {
 });
 
 Deno.test("examples: subprocess_protocol.ts and subprocess_streams.ts", async () => {
-  const root = new URL("../", import.meta.url);
-  const run = async (name: string) => {
-    const proc = await createSubprocessExec(Deno.execPath(), [
-      "run",
-      "--allow-run",
-      "--allow-read",
-      new URL(`examples/${name}`, root).pathname,
-    ], { stdout: PIPE, stderr: PIPE });
-    const [out, err] = await withTimeout(proc.communicate(), 60_000, name);
-    assert.equal(proc.returncode, 0, decode(err!));
-    return decode(out!);
+  const runExample = async (name: string) => {
+    const { code, stdout, stderr } = await run([`examples/${name}`], {
+      permissions: ["--allow-run", "--allow-read"],
+      timeout: 60_000,
+    });
+    assert.equal(code, 0, stderr);
+    return stdout;
   };
   const [protocolOut, streamsOut] = await Promise.all([
-    run("subprocess_protocol.ts"),
-    run("subprocess_streams.ts"),
+    runExample("subprocess_protocol.ts"),
+    runExample("subprocess_streams.ts"),
   ]);
   assert.match(protocolOut, /^date: \d{4}-\d\d-\d\dT[^\n]+\nexit code: 0\n$/);
   assert.equal(

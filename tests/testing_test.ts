@@ -27,6 +27,7 @@ import {
   RecordingProtocol,
   withTimeout,
 } from "./_helpers.ts";
+import { run } from "./_examples.ts";
 
 /** Lets queued microtasks run (in-memory delivery uses microtasks). */
 async function settle(turns = 20): Promise<void> {
@@ -1205,14 +1206,11 @@ Deno.test("clock: drives a callLater timeout in a protocol over an in-memory pai
 // ---- the example ----
 
 Deno.test("example: examples/testing_protocol.ts runs its checks as a program", async () => {
-  const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "examples/testing_protocol.ts"],
-    cwd: new URL("../", import.meta.url),
-    stdout: "piped",
-    stderr: "piped",
+  // No permissions: the in-memory transports need none.
+  const { code, stdout, stderr } = await run(["examples/testing_protocol.ts"], {
+    permissions: [],
+    timeout: 60_000,
   });
-  const output = await withTimeout(command.output(), 60_000, "the example");
-  const stdout = decode(output.stdout);
-  assert.equal(output.code, 0, decode(output.stderr));
+  assert.equal(code, 0, stderr);
   assert.equal(stdout.match(/^ok - /gm)?.length, 4, stdout);
 });
