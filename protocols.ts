@@ -97,7 +97,12 @@ export class Protocol extends BaseProtocol {
     void transport;
   }
 
-  /** Called with each chunk of data received. The protocol owns `data`. */
+  /**
+   * Called with each chunk of data received. The protocol owns `data`: it
+   * may keep it, and nothing else writes to it. Small chunks are views of a
+   * shared pool buffer (as Node's `Buffer` pool): use `data` itself, not
+   * `data.buffer`, which holds other connections' bytes too.
+   */
   dataReceived(data: Uint8Array): void {
     void data;
   }
