@@ -113,7 +113,7 @@ export class RecordingTransport implements Transport {
    * a protocol, a no-op `Protocol` is used (handy to test code that only
    * writes to a transport).
    *
-   * @example
+   * @example A transport with a fake peer address
    * ```ts
    * import { RecordingTransport } from "@aionet/aionet/testing";
    *
