@@ -17,6 +17,13 @@
 //        --idle-conns N (10000) --out FILE (bench/results/latest.md)
 //        --extra id=path/to/server.ts (repeatable: another Deno echo server
 //        with the same command line, e.g. a variant under study)
+//        --replot FILE.json (no measuring: redraw the report and the plot
+//        from the samples a run saved, with that run's flags)
+//
+// Opt-in (not in the defaults, name them): the connection-scaling workloads
+// conn-10, conn-100, conn-1000, conn-10000 (`--workloads conn` selects the
+// four), which also draw bench/results/scaling.svg; and the servers
+// workers-1, workers-2 (examples/reuseport_workers.ts, unpinned).
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const SERVERS_DIR = `${ROOT}/bench/servers`;
@@ -45,6 +52,8 @@ interface LoadWorkload {
   mode: "pingpong" | "bulk";
   conns: number;
   size: number;
+  /** Part of the connection-scaling series (opt-in, plotted). */
+  scaling?: boolean;
 }
 interface IdleWorkload {
   id: string;
@@ -87,7 +96,23 @@ const WORKLOADS: Workload[] = [
     size: 65536,
   },
   { id: "idle", title: "Idle connections: memory", kind: "idle" },
+  ...[10, 100, 1000, 10_000].map((conns): LoadWorkload => ({
+    id: `conn-${conns}`,
+    title: `Connection scaling: 1 KiB ping-pong × ${
+      conns.toLocaleString("en-US")
+    } connections`,
+    kind: "load",
+    mode: "pingpong",
+    conns,
+    size: 1024,
+    scaling: true,
+  })),
 ];
+
+/** The workloads run when `--workloads` is not given. */
+const DEFAULT_WORKLOADS = WORKLOADS.filter((w) =>
+  !(w.kind === "load" && w.scaling)
+);
 
 // ---- servers ----
 
@@ -96,6 +121,39 @@ interface ServerSpec {
   label: string;
   /** The command line, or a reason to skip the server. */
   command(): Promise<string[] | { skip: string }>;
+  /** Pin the server to SERVER_CPU (default true). */
+  pin?: boolean;
+  /** The line that gives the port once listening (default `READY <port>`). */
+  ready?: RegExp;
+  /** Run only when named in `--servers`. */
+  optIn?: boolean;
+}
+
+/**
+ * examples/reuseport_workers.ts with `workers` Web Workers sharing the port.
+ * Not pinned: the workers may use both cores, the generator's included.
+ */
+function workersServer(workers: number): ServerSpec {
+  return {
+    id: `workers-${workers}`,
+    label: `aionet Protocol × ${workers} worker${
+      workers > 1 ? "s" : ""
+    } (unpinned)`,
+    command: () =>
+      Promise.resolve([
+        Deno.execPath(),
+        "run",
+        "--allow-net=127.0.0.1",
+        `--allow-read=${ROOT}`,
+        "--unstable-net",
+        `${ROOT}/examples/reuseport_workers.ts`,
+        "--workers",
+        String(workers),
+      ]),
+    pin: false,
+    ready: /^Serving on .*:(\d+) with \d+ workers?$/,
+    optIn: true,
+  };
 }
 
 function denoServer(id: string, label: string, file: string): ServerSpec {
@@ -187,6 +245,8 @@ const SERVERS: ServerSpec[] = [
   pythonServer("asyncio-streams", "asyncio Streams", "streams", "asyncio"),
   pythonServer("uvloop-protocol", "uvloop Protocol", "protocol", "uvloop"),
   pythonServer("uvloop-streams", "uvloop Streams", "streams", "uvloop"),
+  workersServer(1),
+  workersServer(2),
 ];
 
 // ---- flags ----
@@ -199,6 +259,8 @@ interface Config {
   workloads: Workload[];
   idleConns: number;
   out: string;
+  /** Redraw the report and plot from this saved .json instead of measuring. */
+  replot?: string;
 }
 
 function usage(message?: string): never {
@@ -206,15 +268,22 @@ function usage(message?: string): never {
   console.error(
     "usage: deno task bench [--reps 3] [--seconds 3] [--warmup 1]\n" +
       `  [--servers ${SERVERS.map((s) => s.id).join(",")}]\n` +
-      `  [--workloads ${WORKLOADS.map((w) => w.id).join(",")}]\n` +
+      `  [--workloads ${WORKLOADS.map((w) => w.id).join(",")},conn]\n` +
       "  [--idle-conns 10000] [--out bench/results/latest.md]\n" +
-      "  [--extra id=path/to/echo_server.ts]…",
+      "  [--extra id=path/to/echo_server.ts]…\n" +
+      "  [--replot results.json] (redraw report and plot from saved samples)",
   );
   Deno.exit(2);
 }
 
 function pick<T extends { id: string }>(all: T[], list: string, what: string) {
-  const ids = list.split(",").map((s) => s.trim()).filter(Boolean);
+  const ids = list.split(",").map((s) => s.trim()).filter(Boolean)
+    // `conn` stands for the four connection-scaling workloads.
+    .flatMap((id) =>
+      id === "conn" && what === "workload"
+        ? all.filter((x) => x.id.startsWith("conn-")).map((x) => x.id)
+        : [id]
+    );
   const unknown = ids.filter((id) => !all.some((x) => x.id === id));
   if (unknown.length > 0 || ids.length === 0) {
     usage(`Unknown ${what}: ${unknown.join(", ") || "(empty list)"}`);
@@ -228,8 +297,8 @@ function parseFlags(args: string[]): Config {
     reps: 3,
     seconds: 3,
     warmup: 1,
-    servers: SERVERS,
-    workloads: WORKLOADS,
+    servers: SERVERS.filter((s) => !s.optIn),
+    workloads: DEFAULT_WORKLOADS,
     idleConns: 10_000,
     out: `${ROOT}/bench/results/latest.md`,
   };
@@ -268,6 +337,9 @@ function parseFlags(args: string[]): Config {
         break;
       case "--out":
         config.out = value;
+        break;
+      case "--replot":
+        config.replot = value;
         break;
       case "--extra": {
         // Another Deno echo server program with the same command line
@@ -472,6 +544,7 @@ class RunningServer {
   static async start(
     command: string[],
     pin: boolean,
+    readyLine: RegExp = /^READY (\d+)$/,
   ): Promise<RunningServer | { skip: string }> {
     // `exec` all the way down: the child's pid is the server's pid.
     const script = pin
@@ -499,7 +572,7 @@ class RunningServer {
       for (let i = 0; i < 100; i++) {
         const line = await stdout.next();
         if (line === null) return null;
-        const match = line.match(/^READY (\d+)$/);
+        const match = line.match(readyLine);
         if (match) return Number(match[1]);
       }
       return null;
@@ -590,6 +663,7 @@ async function runLoad(
   w: LoadWorkload,
   seconds: number,
   verify: "all" | "ends",
+  onMark: (mark: "START" | "STOP") => void = () => {},
 ): Promise<LoadResult> {
   const { cmd, args } = loadgenCommand(loadgen, pin, [
     "--verify",
@@ -605,17 +679,30 @@ async function runLoad(
     "--seconds",
     String(seconds),
   ]);
-  const out = await new Deno.Command(cmd, {
-    args,
+  // Up to 10,000 connections: raise the open-file limit to the hard limit.
+  // Setting up that many takes time (the generator allows 10 s + 5 ms per
+  // connection for connecting, the same again for the priming round trip).
+  // It prints START and STOP when the measured period starts and ends
+  // (`onMark` samples CPU times then), and the result as a JSON line.
+  const child = new Deno.Command("sh", {
+    args: ["-c", `ulimit -n "$(ulimit -Hn)" && exec "$@"`, "sh", cmd, ...args],
+    stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    signal: AbortSignal.timeout((seconds + 30) * 1000),
-  }).output();
-  const text = new TextDecoder().decode(out.stdout).trim();
-  if (!text.startsWith("{")) {
+    signal: AbortSignal.timeout((seconds + 30 + w.conns * 0.01) * 1000),
+  }).spawn();
+  const lines = new Lines(child.stdout);
+  const errors = tail(child.stderr);
+  let text = "";
+  for (let line; (line = await lines.next()) !== null;) {
+    if (line === "START" || line === "STOP") onMark(line);
+    else if (line.startsWith("{")) text = line;
+  }
+  const status = await child.status;
+  if (text === "") {
+    await sleep(50); // let the stderr tail catch up
     throw new Error(
-      `load generator failed (code ${out.code}): ` +
-        new TextDecoder().decode(out.stderr).trim(),
+      `load generator failed (code ${status.code}): ${errors.text()}`,
     );
   }
   return JSON.parse(text) as LoadResult;
@@ -813,6 +900,33 @@ function report(
   }
   out.push("");
 
+  const scaling = scalingWorkloads(config);
+  if (scaling.length > 0) {
+    out.push("## Connection scaling: 1 KiB ping-pong, round trips/s", "");
+    out.push(
+      "Median round trips/s (ratio to the raw Deno loop) by number of " +
+        "connections; plotted in `scaling.svg` next to this report.",
+      "",
+    );
+    out.push(
+      `| server | ${
+        scaling.map((w) => w.conns.toLocaleString("en-US")).join(" | ")
+      } |`,
+    );
+    out.push(`| --- | ${scaling.map(() => "---:").join(" | ")} |`);
+    for (const s of ran) {
+      const cells = scaling.map((w) => {
+        const samples = results.get(s.id)?.get(w.id) ?? [];
+        if (samples.length === 0) return "–";
+        const med = median(samples.map((x) => x.value));
+        const atLeast = generatorBound(samples) ? "≥ " : "";
+        return `${atLeast}${fmt(med, w)} (${ratioOf(w, med)})`;
+      });
+      out.push(`| ${s.label} | ${cells.join(" | ")} |`);
+    }
+    out.push("");
+  }
+
   for (const w of config.workloads) {
     out.push(`## ${w.title} (\`${w.id}\`): ${unitOf(w)}`, "");
     if (w.kind === "idle") {
@@ -879,6 +993,16 @@ function report(
       "⚠ marks a server/workload with an incident listed below.",
     "",
   );
+  const unpinned = ran.filter((s) => s.pin === false);
+  if (unpinned.length > 0) {
+    out.push(
+      `Not pinned: ${unpinned.map((s) => s.label).join(", ")}. These ` +
+        "servers may run on both cores, so they share CPU " +
+        `${LOADGEN_CPU} with the load generator; their server CPU can ` +
+        "exceed 100 %.",
+      "",
+    );
+  }
   if (skipped.size > 0) {
     out.push("Skipped servers:", "");
     for (const [id, why] of skipped) out.push(`- \`${id}\`: ${why}`);
@@ -890,6 +1014,190 @@ function report(
     out.push("");
   }
   return out.join("\n");
+}
+
+// ---- the scaling plot ----
+
+/** The selected connection-scaling workloads, fewest connections first. */
+function scalingWorkloads(config: Config): LoadWorkload[] {
+  return config.workloads
+    .filter((w): w is LoadWorkload => w.kind === "load" && !!w.scaling)
+    .sort((a, b) => a.conns - b.conns);
+}
+
+/** A round axis maximum and tick step for values up to `max`. */
+function niceScale(max: number): { top: number; step: number } {
+  const rough = Math.max(max, 1) / 5;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * power)
+    .find((s) => s >= rough)!;
+  return { top: Math.ceil(max / step) * step, step };
+}
+
+function xmlEscape(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
+/** A colour per server, distinguishable in print and for most readers. */
+const PALETTE = [
+  "#000000",
+  "#e69f00",
+  "#0072b2",
+  "#009e73",
+  "#cc79a7",
+  "#d55e00",
+  "#56b4e9",
+  "#7f7f7f",
+  "#a6761d",
+  "#6a3d9a",
+  "#b2182b",
+];
+
+/**
+ * Round trips/s (y, linear from 0) against connections (x, log scale),
+ * one polyline per server, as a standalone SVG document.
+ */
+function scalingSvg(
+  config: Config,
+  servers: ServerSpec[],
+  results: Results,
+  machine: string,
+): string {
+  const scaling = scalingWorkloads(config);
+  const series = servers.map((s, i) => ({
+    label: s.label,
+    colour: PALETTE[i % PALETTE.length],
+    dash: i >= PALETTE.length ? "6 3" : "",
+    points: scaling.flatMap((w) => {
+      const samples = results.get(s.id)?.get(w.id) ?? [];
+      return samples.length === 0
+        ? []
+        : [{ x: w.conns, y: median(samples.map((x) => x.value)) }];
+    }),
+  })).filter((s) => s.points.length > 0);
+
+  // The machine line as a footer, wrapped at "; " into short lines.
+  const footer: string[] = [];
+  for (const part of machine.split("; ")) {
+    const last = footer.length - 1;
+    if (last >= 0 && footer[last].length + part.length < 120) {
+      footer[last] += `; ${part}`;
+    } else footer.push(part);
+  }
+  // Wide enough for the longest legend label (about 7.5 px a character).
+  const longest = Math.max(6, ...series.map((s) => s.label.length));
+  const left = 90, top = 50, bottom = 70 + 14 * footer.length;
+  const right = 20 + 34 + Math.ceil(longest * 7.5) + 10;
+  const width = left + 500 + right, height = 400 + bottom;
+  const plotW = width - left - right, plotH = height - top - bottom;
+  const conns = scaling.map((w) => w.conns);
+  let lo = Math.log10(Math.min(...conns)), hi = Math.log10(Math.max(...conns));
+  if (hi - lo < 1) [lo, hi] = [lo - 0.5, hi + 0.5];
+  const maxY = Math.max(1, ...series.flatMap((s) => s.points.map((p) => p.y)));
+  const { top: yTop, step } = niceScale(maxY * 1.05);
+  const px = (x: number) => left + (Math.log10(x) - lo) / (hi - lo) * plotW;
+  const py = (y: number) => top + plotH - y / yTop * plotH;
+  const n = (v: number) => v.toFixed(1);
+
+  const svg: string[] = [];
+  svg.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${
+      left + plotW / 2
+    }" y="24" text-anchor="middle" font-size="16" font-weight="bold">Echo round trips/s by number of connections (1 KiB ping-pong)</text>`,
+  );
+  // Grid and y ticks.
+  for (let y = 0; y <= yTop + step / 2; y += step) {
+    svg.push(
+      `<line x1="${left}" y1="${n(py(y))}" x2="${left + plotW}" y2="${
+        n(py(y))
+      }" stroke="#dddddd"/>`,
+      `<text x="${left - 8}" y="${n(py(y) + 4)}" text-anchor="end">${
+        Math.round(y).toLocaleString("en-US")
+      }</text>`,
+    );
+  }
+  // x ticks: every decade labelled, 2–9 × decade as minor ticks.
+  for (let d = Math.floor(lo); d <= Math.ceil(hi); d++) {
+    for (let m = 1; m < 10; m++) {
+      const x = m * 10 ** d;
+      const lx = Math.log10(x);
+      if (lx < lo - 1e-9 || lx > hi + 1e-9) continue;
+      const major = m === 1;
+      svg.push(
+        `<line x1="${n(px(x))}" y1="${top + plotH}" x2="${n(px(x))}" y2="${
+          top + plotH + (major ? 7 : 4)
+        }" stroke="#000000"/>`,
+      );
+      if (major) {
+        svg.push(
+          `<line x1="${n(px(x))}" y1="${top}" x2="${n(px(x))}" y2="${
+            top + plotH
+          }" stroke="#dddddd"/>`,
+          `<text x="${n(px(x))}" y="${top + plotH + 22}" text-anchor="middle">${
+            x.toLocaleString("en-US")
+          }</text>`,
+        );
+      }
+    }
+  }
+  // Axes and their labels.
+  svg.push(
+    `<line x1="${left}" y1="${top}" x2="${left}" y2="${
+      top + plotH
+    }" stroke="#000000"/>`,
+    `<line x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${
+      top + plotH
+    }" stroke="#000000"/>`,
+    `<text x="${left + plotW / 2}" y="${
+      top + plotH + 44
+    }" text-anchor="middle">connections (log scale)</text>`,
+    `<text transform="translate(22 ${
+      top + plotH / 2
+    }) rotate(-90)" text-anchor="middle">round trips/s (median of ${config.reps})</text>`,
+  );
+  // One polyline per server, with a marker on each measured point.
+  for (const s of series) {
+    const points = s.points.map((p) => `${n(px(p.x))},${n(py(p.y))}`);
+    svg.push(
+      `<polyline points="${
+        points.join(" ")
+      }" fill="none" stroke="${s.colour}" stroke-width="2"${
+        s.dash ? ` stroke-dasharray="${s.dash}"` : ""
+      }/>`,
+      ...s.points.map((p) =>
+        `<circle cx="${n(px(p.x))}" cy="${
+          n(py(p.y))
+        }" r="3.5" fill="${s.colour}"/>`
+      ),
+    );
+  }
+  // Legend, right of the plot.
+  const lx = left + plotW + 20;
+  svg.push(`<text x="${lx}" y="${top + 4}" font-weight="bold">server</text>`);
+  series.forEach((s, i) => {
+    const y = top + 26 + i * 22;
+    svg.push(
+      `<line x1="${lx}" y1="${y - 4}" x2="${lx + 26}" y2="${
+        y - 4
+      }" stroke="${s.colour}" stroke-width="2"${
+        s.dash ? ` stroke-dasharray="${s.dash}"` : ""
+      }/>`,
+      `<circle cx="${lx + 13}" cy="${y - 4}" r="3.5" fill="${s.colour}"/>`,
+      `<text x="${lx + 34}" y="${y}">${xmlEscape(s.label)}</text>`,
+    );
+  });
+  footer.forEach((line, i) => {
+    svg.push(
+      `<text x="10" y="${
+        height - 8 - 14 * (footer.length - 1 - i)
+      }" font-size="10" fill="#555555">${xmlEscape(line)}</text>`,
+    );
+  });
+  svg.push("</svg>");
+  return svg.join("\n") + "\n";
 }
 
 /** What went wrong in a load generator run, or "". */
@@ -932,9 +1240,11 @@ async function measureLoad(
         );
         warmupProblem = problems(r);
       }
-      const machineBefore = machineCpu();
-      const serverBefore = processCpu(server.pid);
-      const t0 = performance.now();
+      // CPU times are sampled when the generator starts and stops its
+      // clock, so connecting and priming (long for 10,000 connections) are
+      // left out.
+      let machineBefore = machineCpu(), machine = machineBefore;
+      let serverBefore = 0, serverAfter = 0, t0 = 0, t1 = 0;
       const r = await runLoad(
         loadgen,
         pin,
@@ -942,14 +1252,25 @@ async function measureLoad(
         w,
         config.seconds,
         "ends",
+        (mark) => {
+          if (mark === "START") {
+            machineBefore = machineCpu();
+            serverBefore = processCpu(server.pid);
+            t0 = performance.now();
+          } else {
+            machine = machineCpu();
+            serverAfter = processCpu(server.pid);
+            t1 = performance.now();
+          }
+        },
       );
-      const wall = (performance.now() - t0) / 1000;
-      const serverCpu = processCpu(server.pid) - serverBefore;
-      const machine = machineCpu();
+      if (t1 === 0) throw new Error("the load generator printed no STOP");
+      const wall = (t1 - t0) / 1000;
+      const serverCpu = serverAfter - serverBefore;
       // Busy time outside softirq (the loopback traffic itself) that
       // neither the server nor the generator used.
       const others = (machine.busy - machineBefore.busy) -
-        (machine.softirq - machineBefore.softirq) - serverCpu - r.cpuTotal;
+        (machine.softirq - machineBefore.softirq) - serverCpu - r.cpu;
       sample = {
         value: valueOf(w, r),
         loadgenCpu: r.cpu / r.elapsed,
@@ -1008,8 +1329,46 @@ function log(message: string): void {
   console.error(`[bench] ${message}`);
 }
 
+/**
+ * Redraws the report and the scaling plot (next to `out`) from the samples
+ * a run saved in `file`, with that run's flags.
+ */
+async function replot(file: string, out: string): Promise<void> {
+  const saved = JSON.parse(await Deno.readTextFile(file)) as {
+    machine: string;
+    args: string[];
+    samples: Record<string, Record<string, Sample[]>>;
+  };
+  const config = parseFlags(saved.args);
+  const results: Results = new Map(
+    Object.entries(saved.samples).map(([server, byWorkload]) => [
+      server,
+      new Map(Object.entries(byWorkload)),
+    ]),
+  );
+  const skipped = new Map<string, string>();
+  for (const s of config.servers) {
+    if (!results.has(s.id)) skipped.set(s.id, "no samples in the saved run");
+  }
+  const markdown = report(config, saved.machine, results, skipped, []);
+  await Deno.writeTextFile(out, markdown + "\n");
+  log(`written to ${out}`);
+  if (scalingWorkloads(config).length > 0) {
+    const svgPath = `${out.replace(/\/[^/]*$/, "")}/scaling.svg`;
+    const ran = config.servers.filter((s) => !skipped.has(s.id));
+    await Deno.writeTextFile(
+      svgPath,
+      scalingSvg(config, ran, results, saved.machine),
+    );
+    log(`plot written to ${svgPath}`);
+  }
+}
+
 async function main(): Promise<void> {
   const config = parseFlags(Deno.args);
+  if (config.replot !== undefined) {
+    return await replot(config.replot, config.out);
+  }
   const started = new Date();
   const pin = await runsOk("taskset", ["-c", "0", "true"]);
   if (!pin) log("taskset is missing: running without CPU pinning");
@@ -1045,7 +1404,11 @@ async function main(): Promise<void> {
   const startServer = async (spec: ServerSpec) => {
     const command = await spec.command();
     if (!Array.isArray(command)) return command;
-    return await RunningServer.start(command, pin);
+    return await RunningServer.start(
+      command,
+      pin && spec.pin !== false,
+      spec.ready,
+    );
   };
 
   try {
@@ -1149,6 +1512,15 @@ async function main(): Promise<void> {
     config.out.replace(/(\.md)?$/, ".json"),
     JSON.stringify({ machine, args: Deno.args, samples: raw }, null, 1) + "\n",
   );
+  if (scalingWorkloads(config).length > 0) {
+    const svgPath = `${config.out.replace(/\/[^/]*$/, "")}/scaling.svg`;
+    const ran = config.servers.filter((s) => !skipped.has(s.id));
+    await Deno.writeTextFile(
+      svgPath,
+      scalingSvg(config, ran, results, machine),
+    );
+    log(`plot written to ${svgPath}`);
+  }
   log(`written to ${config.out}`);
 }
 

@@ -17,11 +17,16 @@
 //             "ready" JSON line, then holds the connections until a line or
 //             EOF arrives on stdin (or --hold seconds pass).
 //
+// Before the clock starts, pingpong makes one unmeasured round trip on
+// every connection (the priming round), so that with thousands of
+// connections the server's accepting them is not part of the measurement.
+//
 // After the measured period pingpong and bulk stop sending, wait for the
 // bytes in flight, half-close and read until the server closes (bounded by
 // --drain seconds): a clean end checks that every byte sent came back.
 //
-// Output: one JSON line on stdout with the counts, the measured wall time
+// Output: "START" and "STOP" lines on stdout when the measured period
+// starts and ends, then one JSON line with the counts, the measured wall time
 // and this process's own CPU time (getrusage) during it ("cpu") and in all
 // ("cpuTotal"), so the reader can see the generator was not saturated.
 //
@@ -52,7 +57,7 @@
 #define MAX_EVENTS 512
 
 enum mode { PINGPONG, BULK, IDLE };
-enum state { CONNECTING, RUNNING, DRAINING, SHUT, DONE };
+enum state { CONNECTING, PRIMING, PRIMED, RUNNING, DRAINING, SHUT, DONE };
 
 struct conn {
   int fd;
@@ -248,6 +253,7 @@ static void half_close(struct conn *c) {
 }
 
 static uint64_t roundtrips;
+static int primed;  // connections whose priming round trip is done
 
 static void pingpong_event(struct conn *c, uint32_t events, int running) {
   if (events & EPOLLOUT) pingpong_send(c);
@@ -265,9 +271,15 @@ static void pingpong_event(struct conn *c, uint32_t events, int running) {
   if (c->state == SHUT) return;
   c->msg_received += (uint64_t)n;
   if (c->msg_received < opt.size) return;
-  if (running) roundtrips++;
   c->msg_sent = 0;
   c->msg_received = 0;
+  if (c->state == PRIMING) {
+    // Wait (sending nothing) until every connection is primed.
+    c->state = PRIMED;
+    primed++;
+    return;
+  }
+  if (running) roundtrips++;
   if (c->state == RUNNING && running) {
     pingpong_send(c);
   } else {
@@ -308,10 +320,47 @@ static void print_result(double elapsed, double cpu, uint64_t bytes,
 static int run_load(void) {
   struct conn *conns = calloc((size_t)opt.conns, sizeof *conns);
   if (!conns) die("calloc");
-  if (connect_all(conns, opt.conns, now() + 10.0) < 0) return 2;
+  // A server accepts a burst of thousands of connections slowly (its
+  // backlog overflows and SYNs are retried), hence the scaled deadline.
+  double set_up = 10.0 + opt.conns * 0.005;
+  if (connect_all(conns, opt.conns, now() + set_up) < 0) return 2;
 
   struct epoll_event events[MAX_EVENTS];
   uint64_t bytes_at_end = 0, trips_at_end = 0;
+  if (opt.mode == PINGPONG) {
+    for (int i = 0; i < opt.conns; i++) {
+      conns[i].state = PRIMING;
+      pingpong_send(&conns[i]);
+    }
+    double deadline = now() + set_up;
+    while (primed < opt.conns) {
+      int timeout = (int)((deadline - now()) * 1000);
+      if (timeout <= 0) {
+        fprintf(stderr, "loadgen: priming timed out (%d of %d)\n", primed,
+                opt.conns);
+        return 2;
+      }
+      int n = epoll_wait(epfd, events, MAX_EVENTS, timeout);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        die("epoll_wait");
+      }
+      for (int i = 0; i < n; i++) {
+        struct conn *c = events[i].data.ptr;
+        if (c->state == DONE) {
+          fprintf(stderr, "loadgen: a connection failed while priming: %s\n",
+                  first_error);
+          return 2;
+        }
+        pingpong_event(c, events[i].events, 0);
+        if (c->state == DONE) {
+          fprintf(stderr, "loadgen: a connection failed while priming: %s\n",
+                  first_error);
+          return 2;
+        }
+      }
+    }
+  }
   for (int i = 0; i < opt.conns; i++) {
     conns[i].state = RUNNING;
     if (opt.mode == PINGPONG) {
@@ -320,6 +369,9 @@ static int run_load(void) {
       want_out(&conns[i], 1);
     }
   }
+  // Markers for the driver, which samples the server's CPU time on them.
+  printf("START\n");
+  fflush(stdout);
   double start = now(), cpu_start = cpu_seconds();
   double end = start + opt.seconds, elapsed = 0, cpu = 0;
   int running = 1;
@@ -332,6 +384,8 @@ static int run_load(void) {
       elapsed = t - start;
       cpu = cpu_seconds() - cpu_start;
       trips_at_end = roundtrips;
+      printf("STOP\n");
+      fflush(stdout);
       for (int i = 0; i < opt.conns; i++) bytes_at_end += conns[i].received;
       for (int i = 0; i < opt.conns; i++) {
         struct conn *c = &conns[i];
