@@ -2,6 +2,7 @@
 // createDatagramEndpoint and the transport it returns. Public through
 // transports.ts.
 
+import { reportError } from "./_transport_common.ts";
 import type { Socket } from "./sockets.ts";
 import { adoptDatagram } from "./_adopt_socket.ts";
 import type { BaseProtocol } from "./protocols.ts";
@@ -632,12 +633,7 @@ export class DatagramConnTransport implements DatagramTransport {
   }
 
   #report(message: string, exception: unknown): void {
-    this.#loop.callExceptionHandler({
-      message,
-      exception,
-      transport: this,
-      protocol: this.#protocol,
-    });
+    reportError(this.#loop, this, this.#protocol, message, exception);
   }
 
   #fatal(error: unknown, message: string): void {

@@ -17,6 +17,7 @@ import {
   getProtocolBuffer,
   isBuffered,
   isQuietError,
+  reportError,
 } from "./_transport_common.ts";
 
 /** Default capacity of each direction's in-memory socket buffer. */
@@ -553,12 +554,7 @@ class PairTransport implements MemoryTransport {
   }
 
   #report(message: string, exception: unknown): void {
-    this.#loop.callExceptionHandler({
-      message,
-      exception,
-      transport: this,
-      protocol: this.#protocol,
-    });
+    reportError(this.#loop, this, this.#protocol, message, exception);
   }
 
   #fatal(error: unknown, message: string): void {

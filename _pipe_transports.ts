@@ -15,6 +15,7 @@ import {
   callEofReceived,
   checkChunks,
   isQuietError,
+  reportError,
 } from "./_transport_common.ts";
 
 /** Size of a read. */
@@ -218,12 +219,7 @@ export class ReadPipeTransport implements ReadTransport {
   }
 
   #report(message: string, exception: unknown): void {
-    this.#loop.callExceptionHandler({
-      message,
-      exception,
-      transport: this,
-      protocol: this.#protocol,
-    });
+    reportError(this.#loop, this, this.#protocol, message, exception);
   }
 
   #fatal(error: unknown, message: string): void {
@@ -428,12 +424,7 @@ export class WritePipeTransport implements WriteTransport {
   }
 
   #report(message: string, exception: unknown): void {
-    this.#loop.callExceptionHandler({
-      message,
-      exception,
-      transport: this,
-      protocol: this.#protocol,
-    });
+    reportError(this.#loop, this, this.#protocol, message, exception);
   }
 
   #fatal(error: unknown, message: string): void {

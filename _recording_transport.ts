@@ -14,6 +14,7 @@ import {
   feedBuffered,
   isBuffered,
   isQuietError,
+  reportError,
 } from "./_transport_common.ts";
 import { checkAddr, defaultAddrA, defaultAddrB } from "./_memory_transport.ts";
 
@@ -494,12 +495,7 @@ export class RecordingTransport implements Transport {
   }
 
   #report(message: string, exception: unknown): void {
-    this.#loop.callExceptionHandler({
-      message,
-      exception,
-      transport: this,
-      protocol: this.#protocol,
-    });
+    reportError(this.#loop, this, this.#protocol, message, exception);
   }
 
   #fatal(error: unknown, message: string): void {

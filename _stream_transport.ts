@@ -14,6 +14,7 @@ import {
   getProtocolBuffer,
   isBuffered,
   isQuietError,
+  reportError,
 } from "./_transport_common.ts";
 import { toError } from "./_errno.ts";
 import { CoalescingBuffer, WriteFlow } from "./_write_flow.ts";
@@ -124,6 +125,8 @@ export class StreamTransport implements Transport {
   #inflightRemaining = 0;
   #writing = false;
   #writeOp: Promise<unknown> | null = null;
+  /** `#flush` bound once: write() schedules it without a new closure. */
+  #flushTask = () => void this.#flush();
   #flow = new WriteFlow((message, exception) =>
     this.#report(message, exception)
   );
@@ -235,7 +238,7 @@ export class StreamTransport implements Transport {
     this.#pending.append(data);
     if (!this.#writing) {
       this.#writing = true;
-      queueMicrotask(() => this.#flush());
+      queueMicrotask(this.#flushTask);
     }
     this.#maybePauseProtocol();
   }
@@ -496,12 +499,7 @@ export class StreamTransport implements Transport {
   }
 
   #report(message: string, exception: unknown): void {
-    this.#loop.callExceptionHandler({
-      message,
-      exception,
-      transport: this,
-      protocol: this.#protocol,
-    });
+    reportError(this.#loop, this, this.#protocol, message, exception);
   }
 
   #fatal(error: unknown, message: string): void {

@@ -3,6 +3,7 @@
 // forwarded to the SubprocessProtocol with the pipe's fd, the exit status
 // turned into asyncio's returncode. Public through subprocess.ts.
 
+import { reportError } from "./_transport_common.ts";
 import type { BaseProtocol, SubprocessProtocol } from "./protocols.ts";
 import { type EventLoop, getEventLoop } from "./events.ts";
 import type { SubprocessTransport, Transport } from "./transports.ts";
@@ -228,11 +229,6 @@ export class ChildProcessTransport implements SubprocessTransport {
   }
 
   #report(message: string, exception: unknown): void {
-    this.#loop.callExceptionHandler({
-      message,
-      exception,
-      transport: this,
-      protocol: this.#protocol,
-    });
+    reportError(this.#loop, this, this.#protocol, message, exception);
   }
 }

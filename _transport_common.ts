@@ -4,6 +4,7 @@
 
 import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
 import { assertBytes } from "./_validate.ts";
+import type { EventLoop } from "./events.ts";
 
 /** Errors that asyncio does not report to the exception handler. */
 export function isQuietError(error: unknown): boolean {
@@ -67,4 +68,18 @@ export function callEofReceived(protocol: BaseProtocol): boolean {
   const eofReceived = (protocol as Protocol).eofReceived;
   return typeof eofReceived === "function" &&
     Boolean(eofReceived.call(protocol));
+}
+
+/**
+ * Sends an error of `transport` to `loop`'s exception handler with
+ * asyncio's context fields.
+ */
+export function reportError(
+  loop: EventLoop,
+  transport: unknown,
+  protocol: unknown,
+  message: string,
+  exception: unknown,
+): void {
+  loop.callExceptionHandler({ message, exception, transport, protocol });
 }

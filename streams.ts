@@ -54,6 +54,7 @@ import {
   createUnixServer,
   type CreateUnixServerOptions,
   type Server,
+  type Transport,
 } from "./transports.ts";
 import { checkLimit, StreamReader } from "./_stream_reader.ts";
 import { StreamWriter } from "./_stream_writer.ts";
@@ -123,10 +124,7 @@ export async function openConnection(
   options: OpenConnectionOptions,
 ): Promise<[StreamReader, StreamWriter]> {
   const { limit, ...rest } = checkOptions(options);
-  const reader = new StreamReader({ limit });
-  const protocol = new StreamReaderProtocol(reader);
-  const [transport] = await createConnection(() => protocol, rest);
-  return [reader, new StreamWriter(transport, protocol, { reader })];
+  return await openStreams(limit, (factory) => createConnection(factory, rest));
 }
 
 /** Options of {@linkcode wrapConn}. */
@@ -185,11 +183,11 @@ export async function wrapConn(
       `The serverSide option must be a boolean, got ${describe(serverSide)}`,
     );
   }
-  const reader = new StreamReader({ limit });
-  const protocol = new StreamReaderProtocol(reader);
-  protocol.serverSide = serverSide;
-  const [transport] = await createConnection(() => protocol, { sock: conn });
-  return [reader, new StreamWriter(transport, protocol, { reader })];
+  return await openStreams(
+    limit,
+    (factory) => createConnection(factory, { sock: conn }),
+    serverSide,
+  );
 }
 
 /**
@@ -217,17 +215,8 @@ export function startServer(
   options?: StartServerOptions,
 ): Promise<Server> {
   try {
-    checkFunction(clientConnected, "clientConnected callback");
     const { limit, ...rest } = checkOptions(options);
-    const checked = checkLimit(limit);
-    return createServer(
-      () =>
-        new StreamReaderProtocol(
-          new StreamReader({ limit: checked }),
-          clientConnected,
-        ),
-      rest,
-    );
+    return createServer(serverProtocols(clientConnected, limit), rest);
   } catch (error) {
     return Promise.reject(error);
   }
@@ -252,10 +241,10 @@ export async function openUnixConnection(
   options: OpenUnixConnectionOptions,
 ): Promise<[StreamReader, StreamWriter]> {
   const { limit, ...rest } = checkOptions(options);
-  const reader = new StreamReader({ limit });
-  const protocol = new StreamReaderProtocol(reader);
-  const [transport] = await createUnixConnection(() => protocol, rest);
-  return [reader, new StreamWriter(transport, protocol, { reader })];
+  return await openStreams(
+    limit,
+    (factory) => createUnixConnection(factory, rest),
+  );
 }
 
 /**
@@ -279,18 +268,42 @@ export function startUnixServer(
   options: StartUnixServerOptions,
 ): Promise<Server> {
   try {
-    checkFunction(clientConnected, "clientConnected callback");
     const { limit, ...rest } = checkOptions(options);
-    const checked = checkLimit(limit);
-    return createUnixServer(
-      () =>
-        new StreamReaderProtocol(
-          new StreamReader({ limit: checked }),
-          clientConnected,
-        ),
-      rest,
-    );
+    return createUnixServer(serverProtocols(clientConnected, limit), rest);
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/**
+ * Makes a connection through `connect` with a stream protocol and returns
+ * its reader and writer: the body shared by `openConnection`,
+ * `openUnixConnection` and `wrapConn`.
+ */
+async function openStreams(
+  limit: number | undefined,
+  connect: (
+    factory: () => StreamReaderProtocol,
+  ) => Promise<[Transport, StreamReaderProtocol]>,
+  serverSide = false,
+): Promise<[StreamReader, StreamWriter]> {
+  const reader = new StreamReader({ limit });
+  const protocol = new StreamReaderProtocol(reader);
+  protocol.serverSide = serverSide;
+  const [transport] = await connect(() => protocol);
+  return [reader, new StreamWriter(transport, protocol, { reader })];
+}
+
+/** The protocol factory of `startServer`/`startUnixServer`. */
+function serverProtocols(
+  clientConnected: ClientConnectedCallback,
+  limit: number | undefined,
+): () => StreamReaderProtocol {
+  checkFunction(clientConnected, "clientConnected callback");
+  const checked = checkLimit(limit);
+  return () =>
+    new StreamReaderProtocol(
+      new StreamReader({ limit: checked }),
+      clientConnected,
+    );
 }
