@@ -184,9 +184,13 @@ Deno.test("close() cancels timers, then scheduling throws BadResource", async ()
     loop.runUntilComplete(Promise.resolve()),
     Deno.errors.BadResource,
   );
-  // A negative check: only waiting past the timer's time can show that it
-  // does not run.
-  await new Promise((r) => setTimeout(r, 20));
+  // A negative check, on an event: a timer of another loop due after the
+  // cancelled one has fired, so the cancelled one would have run by now.
+  const [later] = newLoop();
+  const past = later.createFuture<void>();
+  later.callLater(20, () => past.setResult());
+  await withTimeout(past);
+  later.close();
   assert.equal(ran, false);
   // getEventLoop() makes a new loop once the default one is closed.
   const first = getEventLoop();
@@ -247,9 +251,16 @@ Deno.test("addReader fires while readable (level-triggered) until removed", asyn
   assert.equal(loop.removeReader(b), true);
   assert.equal(loop.removeReader(b), false);
   const after = calls;
-  // A negative check: the socket stays readable, so a reader still
-  // registered would run again within these turns.
-  await new Promise((r) => setTimeout(r, 10));
+  // A negative check, on an event: the socket stays readable, so a reader
+  // still registered would fire on every turn; a writer on the other end
+  // (always writable) firing five times proves five turns went by.
+  let turns = 0;
+  const fiveTurns = loop.createFuture<void>();
+  loop.addWriter(a, () => {
+    if (++turns === 5) fiveTurns.setResult();
+  });
+  await withTimeout(fiveTurns);
+  loop.removeWriter(a);
   assert.equal(calls, after, "no call after removeReader");
   assert.equal(decode(b.recv(100)), "data");
   assert.equal(errors.length, 0);
