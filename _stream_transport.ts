@@ -21,8 +21,15 @@ import { CoalescingBuffer, WriteFlow } from "./_write_flow.ts";
 
 /** First read buffer of a connection: small, so idle connections stay cheap. */
 const FIRST_READ_SIZE = 4 * 1024;
-/** Largest read buffer: a read that fills the buffer makes the next 4x larger. */
-const MAX_READ_SIZE = 64 * 1024;
+/**
+ * Read size of a busy connection (asyncio reads up to 256 KiB as well). A
+ * read that fills its buffer makes the next 4x larger (4, 16, 64 KiB); past
+ * 64 KiB the connection reads into slabs of this size: each read takes the
+ * rest of the slab and hands out exactly the bytes it got, no copy.
+ */
+const SLAB_SIZE = 256 * 1024;
+/** A slab with less room than this left is replaced by a new one. */
+const MIN_WINDOW = 64 * 1024;
 /** Reads up to this size are copied into the shared pool, not a new buffer. */
 const POOL_MAX = 4 * 1024;
 /** Size of each shared pool buffer (Node's Buffer pool works the same way). */
@@ -76,8 +83,9 @@ export interface StreamTransportOptions {
  * A stream transport over a `Deno.Conn` (TCP, Unix or TLS): what
  * `createConnection` and `createServer` hand to protocols.
  *
- * It reads with `conn.read()` into a reused buffer, keeps one write in
- * flight and coalesces the writes queued meanwhile, and calls the
+ * It reads with `conn.read()` (4 KiB buffers at first, growing to 256 KiB
+ * slabs on a busy connection), keeps one write in flight and coalesces the
+ * writes queued meanwhile, and calls the
  * protocol's callbacks in asyncio's order. Constructing one over a
  * connected `Deno.Conn` starts it: `connectionMade` is called at once,
  * reading starts when it returns.
@@ -118,6 +126,8 @@ export class StreamTransport implements Transport {
   #wakeReader: (() => void) | null = null;
   #readBuffer: Uint8Array | null = null;
   #readSize = FIRST_READ_SIZE;
+  #slab: Uint8Array | null = null;
+  #slabOffset = 0;
   #readOp: Promise<unknown> | null = null;
 
   // Writing: bytes accumulate in #pending while one write is in flight.
@@ -414,7 +424,7 @@ export class StreamTransport implements Transport {
           return;
         }
       } else {
-        buffer = this.#readBuffer ??= new Uint8Array(this.#readSize);
+        buffer = this.#readBuffer ??= this.#newReadBuffer();
       }
       let n: number | null;
       try {
@@ -463,18 +473,40 @@ export class StreamTransport implements Transport {
     }
   }
 
+  /** The buffer for the next read: a new one, or the rest of the slab. */
+  #newReadBuffer(): Uint8Array {
+    if (this.#readSize < SLAB_SIZE) return new Uint8Array(this.#readSize);
+    let slab = this.#slab;
+    if (slab === null || SLAB_SIZE - this.#slabOffset < MIN_WINDOW) {
+      slab = this.#slab = new Uint8Array(SLAB_SIZE);
+      this.#slabOffset = 0;
+    }
+    return slab.subarray(this.#slabOffset);
+  }
+
   /**
-   * The `n` bytes just read into the transport's buffer, as an array the
-   * protocol owns. A read that filled the buffer takes it whole and the
-   * next read gets one 4x larger (up to 64 KiB); small reads are copied
-   * into the shared pool; a read that fills at least half the buffer takes
-   * the buffer itself; others are copied.
+   * The `n` bytes just read into `buffer`, as an array the protocol owns.
+   * Small reads are copied into the shared pool and the buffer is read into
+   * again (a small read in slab mode goes back to the first read size). In
+   * slab mode the bytes are handed out where they are and the
+   * next read goes after them. Otherwise a read that filled the buffer takes
+   * it whole and the next buffer is 4x larger; a read that fills at least
+   * half the buffer takes the buffer itself; others are copied.
    */
   #takeRead(buffer: Uint8Array, n: number): Uint8Array {
-    if (n === buffer.length && this.#readSize < MAX_READ_SIZE) {
-      this.#readSize *= 4;
-    } else if (n <= POOL_MAX) {
+    if (n <= POOL_MAX && n < buffer.length) {
+      // Traffic turned small: leave the slab (an idle connection would
+      // otherwise hold up to a slab with its pending read).
+      if (this.#slab !== null) {
+        this.#slab = this.#readBuffer = null;
+        this.#readSize = FIRST_READ_SIZE;
+      }
       return copyToPool(buffer.subarray(0, n));
+    }
+    if (this.#slab !== null) {
+      this.#slabOffset = (this.#slabOffset + n + 7) & ~7;
+    } else if (n === buffer.length) {
+      this.#readSize *= 4;
     } else if (n < buffer.length / 2) {
       return buffer.slice(0, n);
     }
@@ -515,6 +547,7 @@ export class StreamTransport implements Transport {
     this.#lostError = exc;
     this.#pending.clear();
     this.#readBuffer = null;
+    this.#slab = null;
     this.#wake();
     try {
       this.#conn.close();
