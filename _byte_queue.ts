@@ -2,7 +2,8 @@
 //
 // Chunks are kept as they arrive (no concatenation on feed); small chunks
 // are packed into a shared store so that data fed a byte at a time does not
-// become a chunk per byte. A read that fits in the first chunk gets a view
+// become a chunk per byte, and a chunk that continues the last one in memory
+// (consecutive reads into one slab) lengthens it. A read that fits in the first chunk gets a view
 // of it (no copy); only a read that spans chunks copies, and only what it
 // returns. Bytes are never written twice, so views handed out stay valid.
 
@@ -42,7 +43,37 @@ export class ByteQueue {
       this.#pushSmall(data);
       return;
     }
-    this.#chunks.push(owned ? data : data.slice());
+    if (!owned) {
+      this.#chunks.push(data.slice());
+    } else if (!this.#extendLast(data.buffer, data.byteOffset, length)) {
+      this.#chunks.push(data);
+    }
+  }
+
+  /**
+   * Lengthens the last live chunk by `length` bytes if it ends exactly at
+   * `byteOffset` of `buffer` (consecutive reads into one slab): a later
+   * read over both then gets one view instead of a copy.
+   */
+  #extendLast(
+    buffer: ArrayBufferLike,
+    byteOffset: number,
+    length: number,
+  ): boolean {
+    const chunks = this.#chunks;
+    if (chunks.length === this.#head) return false;
+    const last = chunks[chunks.length - 1];
+    if (
+      last.buffer !== buffer || last.byteOffset + last.length !== byteOffset
+    ) {
+      return false;
+    }
+    chunks[chunks.length - 1] = new Uint8Array(
+      buffer,
+      last.byteOffset,
+      last.length + length,
+    );
+    return true;
   }
 
   #pushSmall(data: Uint8Array): void {
@@ -51,20 +82,8 @@ export class ByteQueue {
     const chunks = this.#chunks;
     if (store !== null && this.#storeUsed + length <= store.length) {
       store.set(data, this.#storeUsed);
-      const last = chunks.length > this.#head
-        ? chunks[chunks.length - 1]
-        : null;
-      if (
-        last !== null && last.buffer === store.buffer &&
-        last.byteOffset + last.length === store.byteOffset + this.#storeUsed
-      ) {
-        // The last chunk ends where the new bytes start: lengthen it.
-        chunks[chunks.length - 1] = new Uint8Array(
-          last.buffer,
-          last.byteOffset,
-          last.length + length,
-        );
-      } else {
+      const at = store.byteOffset + this.#storeUsed;
+      if (!this.#extendLast(store.buffer, at, length)) {
         chunks.push(store.subarray(this.#storeUsed, this.#storeUsed + length));
       }
       this.#storeUsed += length;

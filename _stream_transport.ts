@@ -504,7 +504,8 @@ export class StreamTransport implements Transport {
       return copyToPool(buffer.subarray(0, n));
     }
     if (this.#slab !== null) {
-      this.#slabOffset = (this.#slabOffset + n + 7) & ~7;
+      // Back to back, unaligned: a StreamReader joins adjacent chunks.
+      this.#slabOffset += n;
     } else if (n === buffer.length) {
       this.#readSize *= 4;
     } else if (n < buffer.length / 2) {

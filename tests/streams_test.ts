@@ -19,7 +19,14 @@ import { feedOwnedData } from "../_stream_reader.ts";
 import { createConnection, createServer } from "../transports.ts";
 import { Protocol } from "../protocols.ts";
 import { type ExceptionContext, getEventLoop } from "../events.ts";
-import { concat, decode, encode, pattern, withTimeout } from "./_helpers.ts";
+import {
+  bytesEqual,
+  concat,
+  decode,
+  encode,
+  pattern,
+  withTimeout,
+} from "./_helpers.ts";
 
 const HOST = "127.0.0.1";
 
@@ -98,6 +105,31 @@ Deno.test("StreamReader: read(n) returns what is buffered, up to n", async () =>
     () => reader.read("1" as unknown as number),
     TypeError,
   );
+});
+
+Deno.test("StreamReader: chunks that continue each other in memory (one slab) are read as one view", async () => {
+  const slab = pattern(256 * 1024, 5);
+  const reader = new StreamReader();
+  // Three reads back to back in one slab, then one elsewhere.
+  feedOwnedData(reader, slab.subarray(0, 70_000));
+  feedOwnedData(reader, slab.subarray(70_000, 150_000));
+  feedOwnedData(reader, slab.subarray(150_000, 200_000));
+  const other = pattern(10_000, 6);
+  feedOwnedData(reader, other);
+  const first = await reader.read(65_536);
+  assert.deepEqual(first, slab.subarray(0, 65_536));
+  // Spans the first two reads: a view of the slab, no copy.
+  const spanning = await reader.read(65_536);
+  assert.equal(spanning.buffer, slab.buffer, "a view, not a copy");
+  assert.equal(spanning.byteOffset, 65_536);
+  assert.ok(bytesEqual(spanning, slab.subarray(65_536, 131_072)));
+  const rest = await reader.read(200_000 - 131_072);
+  assert.equal(rest.buffer, slab.buffer);
+  assert.ok(bytesEqual(rest, slab.subarray(131_072, 200_000)));
+  // A chunk from another buffer is not joined, whatever its offset.
+  assert.ok(bytesEqual(await reader.read(20_000), other));
+  reader.feedEof();
+  assert.equal((await reader.read()).length, 0);
 });
 
 Deno.test("StreamReader: read(n) waits for the first byte, then returns at once", async () => {
@@ -600,7 +632,13 @@ Deno.test("StreamReader: 250 random chunkings give every read the same result", 
         : style === 2
         ? 400 + Math.floor(random() * 300)
         : 1 + Math.floor(random() * 3000);
-      chunks.push(bytes.slice(at, at + size));
+      // Views of one buffer, back to back, as consecutive reads into a
+      // transport's slab; or separate copies.
+      chunks.push(
+        random() < 0.5
+          ? bytes.subarray(at, at + size)
+          : bytes.slice(at, at + size),
+      );
       at += size;
     }
     const reader = new StreamReader();
