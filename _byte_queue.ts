@@ -3,9 +3,10 @@
 // Chunks are kept as they arrive (no concatenation on feed); small chunks
 // are packed into a shared store so that data fed a byte at a time does not
 // become a chunk per byte, and a chunk that continues the last one in memory
-// (consecutive reads into one slab) lengthens it. A read that fits in the first chunk gets a view
-// of it (no copy); only a read that spans chunks copies, and only what it
-// returns. Bytes are never written twice, so views handed out stay valid.
+// (consecutive reads into one slab) lengthens it. A read that fits in the
+// first chunk gets a view of it (no copy); only a read that spans chunks
+// copies, and only what it returns. Bytes are never written twice, so views
+// handed out stay valid.
 
 const EMPTY = new Uint8Array(0);
 /** Chunks shorter than this are packed into a shared store. */

@@ -85,10 +85,9 @@ export interface StreamTransportOptions {
  *
  * It reads with `conn.read()` (4 KiB buffers at first, growing to 256 KiB
  * slabs on a busy connection), keeps one write in flight and coalesces the
- * writes queued meanwhile, and calls the
- * protocol's callbacks in asyncio's order. Constructing one over a
- * connected `Deno.Conn` starts it: `connectionMade` is called at once,
- * reading starts when it returns.
+ * writes queued meanwhile, and calls the protocol's callbacks in asyncio's
+ * order. Constructing one over a connected `Deno.Conn` starts it:
+ * `connectionMade` is called at once, reading starts when it returns.
  *
  * @example Wrap a connection you already have
  * ```ts ignore
@@ -488,10 +487,10 @@ export class StreamTransport implements Transport {
    * The `n` bytes just read into `buffer`, as an array the protocol owns.
    * Small reads are copied into the shared pool and the buffer is read into
    * again (a small read in slab mode goes back to the first read size). In
-   * slab mode the bytes are handed out where they are and the
-   * next read goes after them. Otherwise a read that filled the buffer takes
-   * it whole and the next buffer is 4x larger; a read that fills at least
-   * half the buffer takes the buffer itself; others are copied.
+   * slab mode the bytes are handed out where they are and the next read
+   * goes after them. Otherwise a read that filled the buffer takes it whole
+   * and the next buffer is 4x larger; a read that fills at least half the
+   * buffer takes the buffer itself; others are copied.
    */
   #takeRead(buffer: Uint8Array, n: number): Uint8Array {
     if (n <= POOL_MAX && n < buffer.length) {
