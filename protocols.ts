@@ -101,7 +101,10 @@ export class Protocol extends BaseProtocol {
    * Called with each chunk of data received. The protocol owns `data`: it
    * may keep it, and nothing else writes to it. Small chunks are views of a
    * shared pool buffer (as Node's `Buffer` pool): use `data` itself, not
-   * `data.buffer`, which holds other connections' bytes too.
+   * `data.buffer`, which holds other connections' bytes too. On a busy
+   * connection, chunks are views of a 256 KiB slab of that connection's
+   * reads: a chunk kept for long keeps its slab alive, so keep a
+   * `data.slice()` of a small part instead.
    */
   dataReceived(data: Uint8Array): void {
     void data;
