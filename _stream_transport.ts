@@ -308,6 +308,7 @@ export class StreamTransport implements Transport {
       peername: this.#address("remoteAddr"),
       sockname: this.#address("localAddr"),
       reading: this.isReading(),
+      readSize: this.#readSize,
       closing: this.#closing,
       lost: this.#lost,
       eofWritten: this.#eofWritten,

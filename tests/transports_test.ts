@@ -1371,6 +1371,34 @@ Deno.test("unix: createUnixConnection validates its arguments", async () => {
   }
 });
 
+Deno.test("transport: reads grow 4 KiB -> 256 KiB slabs while they fill the buffer, and go back to 4 KiB on a small read", async () => {
+  const { raw, transport, protocol, peer } = await clientAndPeer(
+    () => new RecordingProtocol(),
+  );
+  const readSize = () =>
+    Number(/readSize: (\d+)/.exec(Deno.inspect(transport))?.[1]);
+  assert.equal(readSize(), 4096);
+  let total = 0;
+  // A message the size of the buffer fills it in one read, unless the
+  // kernel splits it: then the same size is sent again (bounded).
+  for (const [size, next] of [[4096, 16384], [16384, 65536], [65536, 262144]]) {
+    for (let attempt = 0; attempt < 20 && readSize() !== next; attempt++) {
+      await writeAll(peer, pattern(size, size));
+      total += size;
+      await protocol.waitForBytes(total);
+    }
+    assert.equal(readSize(), next, `after ${size}-byte reads`);
+  }
+  await writeAll(peer, pattern(100, 7));
+  total += 100;
+  await protocol.waitForBytes(total);
+  assert.equal(readSize(), 4096, "a small read leaves slab mode");
+  transport.close();
+  await withTimeout(protocol.lost, 2000, "connectionLost");
+  peer.close();
+  raw.close();
+});
+
 Deno.test("transport: chunks a protocol keeps are never overwritten by later reads (pooled, handed-over and slab buffers)", async () => {
   const { raw, transport, protocol, peer } = await clientAndPeer(
     () => new RecordingProtocol(),
