@@ -99,6 +99,70 @@ export function checkOptions<T extends object>(
   return options;
 }
 
+/**
+ * Throws `TypeError` unless `options` is undefined or an object whose every
+ * own key is in `known`; the message names each unknown key (and the close
+ * spelling the caller may have meant). One check for every option bag, so
+ * a misspelled option is never silently ignored.
+ */
+export function checkKnownOptions<T extends object>(
+  options: T | undefined,
+  known: readonly string[],
+  what = "options",
+): T {
+  const checked = checkOptions(options, what);
+  let unknown: string[] | undefined;
+  for (const key of Object.keys(checked)) {
+    if (!known.includes(key)) (unknown ??= []).push(key);
+  }
+  if (unknown !== undefined) {
+    const names = unknown.map((key) => {
+      const near = closestName(key, known);
+      return near === undefined
+        ? `"${key}"`
+        : `"${key}" (did you mean "${near}"?)`;
+    });
+    throw new TypeError(
+      `Unknown ${what} ${names.join(", ")}; known: ${known.join(", ")}`,
+    );
+  }
+  return checked;
+}
+
+/** The name in `names` within two edits of `name` (case-insensitive), if any. */
+function closestName(
+  name: string,
+  names: readonly string[],
+): string | undefined {
+  const lower = name.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of names) {
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        previous[j] + 1,
+        row[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length];
+}
+
 /** Throws `TypeError` unless `signal` is undefined or an `AbortSignal`. */
 export function checkSignal(signal: unknown): AbortSignal | undefined {
   if (signal === undefined) return undefined;
