@@ -10,18 +10,31 @@ export const READ = 1;
 /** Bit for "a write would not block" (same value as `EVENT_WRITE`). */
 export const WRITE = 2;
 
-/** The readiness of one socket: a poll function and change listeners. */
+/**
+ * The readiness of one socket: a poll function and change listeners. Each
+ * listener says which bits it cares about; a backend whose readiness comes
+ * from the kernel (epoll) is told the union through `onInterest`, so it
+ * watches only what someone waits for.
+ */
 export class Readiness {
-  #listeners = new Set<() => void>();
+  #listeners = new Map<() => void, number>();
   #poll: () => number;
   #isClosed: () => boolean;
-  /** The socket's pseudo file descriptor. */
+  #onInterest: ((mask: number) => void) | undefined;
+  #interest = 0;
+  /** The socket's file descriptor (real or pseudo). */
   readonly fd: number;
 
-  constructor(fd: number, poll: () => number, isClosed: () => boolean) {
+  constructor(
+    fd: number,
+    poll: () => number,
+    isClosed: () => boolean,
+    onInterest?: (mask: number) => void,
+  ) {
     this.fd = fd;
     this.#poll = poll;
     this.#isClosed = isClosed;
+    this.#onInterest = onInterest;
   }
 
   /** The current mask of `READ | WRITE` (0 once closed). */
@@ -34,21 +47,40 @@ export class Readiness {
     return this.#isClosed();
   }
 
-  /** Calls `listener` after every state change until unsubscribed. */
-  subscribe(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+  /** The union of the bits the listeners care about. */
+  get interest(): number {
+    return this.#interest;
+  }
+
+  /**
+   * Calls `listener` after every state change that may concern `mask`
+   * (default both bits) until unsubscribed.
+   */
+  subscribe(listener: () => void, mask: number = READ | WRITE): () => void {
+    this.#listeners.set(listener, mask);
+    this.#updateInterest();
+    return () => {
+      if (this.#listeners.delete(listener)) this.#updateInterest();
+    };
   }
 
   /** Tells every listener that the state may have changed. */
   notify(): void {
-    for (const listener of [...this.#listeners]) {
+    for (const listener of [...this.#listeners.keys()]) {
       try {
         listener();
       } catch {
         // A listener's failure is its own business.
       }
     }
+  }
+
+  #updateInterest(): void {
+    let mask = 0;
+    for (const bits of this.#listeners.values()) mask |= bits;
+    if (mask === this.#interest) return;
+    this.#interest = mask;
+    this.#onInterest?.(mask);
   }
 }
 
@@ -101,7 +133,7 @@ export function waitReady(
     } else if (readiness.poll() & mask) {
       finish();
     }
-  });
+  }, mask);
   signal?.addEventListener("abort", onAbort, { once: true });
   if (readiness.closed()) {
     finish(new Deno.errors.BadResource("The socket is closed"));

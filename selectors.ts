@@ -195,7 +195,7 @@ export class DefaultSelector {
       events,
       data as T,
     );
-    const unsubscribe = readiness.subscribe(() => this.#wake?.());
+    const unsubscribe = readiness.subscribe(() => this.#wake?.(), events);
     this.#entries.set(readiness.fd, { key, readiness, unsubscribe });
     this.#wake?.();
     return key;
@@ -226,6 +226,8 @@ export class DefaultSelector {
       data as T,
     );
     entry.key = key;
+    entry.unsubscribe();
+    entry.unsubscribe = entry.readiness.subscribe(() => this.#wake?.(), events);
     this.#wake?.();
     return key;
   }
