@@ -6,7 +6,7 @@ import { reportError } from "./_transport_common.ts";
 import type { Socket } from "./sockets.ts";
 import { adoptDatagram } from "./_adopt_socket.ts";
 import type { BaseProtocol } from "./protocols.ts";
-import { type EventLoop, getEventLoop } from "./events.ts";
+import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import {
   assertBytes,
   checkFunction,
@@ -20,7 +20,7 @@ import {
   notSupported,
   requireUnstableNet,
 } from "./_validate.ts";
-import type { DatagramAddress, DatagramTransport } from "./transports.ts";
+import type { DatagramAddress, DatagramTransport } from "./_transport_types.ts";
 import { TransportSocket } from "./_transport_socket.ts";
 import { type FlowControlled, WriteFlow } from "./_write_flow.ts";
 import { toError } from "./_errno.ts";
@@ -114,7 +114,7 @@ export interface DatagramConnTransportOptions {
    */
   remoteHostname?: string;
   /** The loop whose exception handler gets protocol errors. */
-  loop?: EventLoop;
+  loop?: LoopCore;
   /** Extra values for `getExtraInfo()`, by name (e.g. `socket`). */
   extra?: Record<string, unknown>;
 }
@@ -192,7 +192,7 @@ function isUnixAddress(addr: object): addr is { path: string } {
 export class DatagramConnTransport implements DatagramTransport {
   #conn: Deno.DatagramConn;
   #protocol: BaseProtocol;
-  #loop: EventLoop;
+  #loop: LoopCore;
   #extra: Record<string, unknown>;
   #unix: boolean;
   #v6: boolean;
@@ -244,7 +244,7 @@ export class DatagramConnTransport implements DatagramTransport {
     }
     this.#conn = conn;
     this.#protocol = protocol;
-    this.#loop = loop ?? getEventLoop();
+    this.#loop = loop ?? currentLoop();
     this.#extra = extra;
     try {
       this.#call("connectionMade", this);
@@ -784,6 +784,7 @@ async function resolveHost(
  * sockets module's `Socket`); closes `conn` if the factory throws.
  */
 export function startDatagramTransport<P extends BaseProtocol>(
+  loop: LoopCore,
   conn: Deno.DatagramConn,
   protocolFactory: () => P,
   options?: DatagramConnTransportOptions,
@@ -801,61 +802,15 @@ export function startDatagramTransport<P extends BaseProtocol>(
     throw error;
   }
   const transport = new DatagramConnTransport(conn, protocol, {
-    loop: getEventLoop(),
+    loop,
     ...options,
   });
   return [transport, protocol];
 }
 
-/**
- * Creates a datagram endpoint (asyncio's `loop.create_datagram_endpoint`):
- * a UDP socket bound to `localAddr` (or, with `remoteAddr` only, to an
- * ephemeral port), or the given `sock`, wrapped in a
- * {@linkcode DatagramConnTransport} for a new protocol. Resolves after
- * `connectionMade`.
- *
- * Needs Deno's `--unstable-net` flag (or `"unstable": ["net"]` in
- * deno.json); without it this rejects with `NotSupported` naming the flag.
- * Permissions: `--allow-net`; Unix paths also `--allow-read --allow-write`.
- *
- * Unix datagrams: `remoteAddr: { path }` without `path` gives a send-only
- * endpoint (an unbound socket cannot be reached). Binding a `path` is
- * `NotSupported` on Deno 2.9: a `unixpacket` socket cannot send while a
- * receive is pending.
- *
- * @example UDP echo server and client
- * ```ts
- * import { createDatagramEndpoint, type DatagramTransport } from "@aionet/aionet/transports";
- * import { DatagramProtocol } from "@aionet/aionet/protocols";
- *
- * class Echo extends DatagramProtocol {
- *   #t?: DatagramTransport;
- *   override connectionMade(t: DatagramTransport) { this.#t = t; }
- *   override datagramReceived(data: Uint8Array, addr: Deno.Addr) {
- *     this.#t!.sendTo(data, addr as Deno.NetAddr);
- *   }
- * }
- * const [server] = await createDatagramEndpoint(() => new Echo(), {
- *   localAddr: { hostname: "127.0.0.1", port: 0 },
- * });
- * const { port } = server.getExtraInfo("sockname") as Deno.NetAddr;
- *
- * const { promise, resolve } = Promise.withResolvers<string>();
- * class Client extends DatagramProtocol {
- *   override datagramReceived(data: Uint8Array) {
- *     resolve(new TextDecoder().decode(data));
- *   }
- * }
- * const [client] = await createDatagramEndpoint(() => new Client(), {
- *   remoteAddr: { hostname: "127.0.0.1", port },
- * });
- * client.sendTo(new TextEncoder().encode("ping"));
- * console.log(await promise); // "ping"
- * client.close();
- * server.close();
- * ```
- */
+/** `createDatagramEndpoint` for `loop`. */
 export async function createDatagramEndpoint<P extends BaseProtocol>(
+  loop: LoopCore,
   protocolFactory: () => P,
   options?: CreateDatagramEndpointOptions,
 ): Promise<[DatagramConnTransport, P]> {
@@ -887,6 +842,7 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
     }
     const adopted = await adoptDatagram(sock);
     return startDatagramTransport(
+      loop,
       adopted.conn,
       protocolFactory,
       adopted.remoteAddr === undefined
@@ -925,7 +881,12 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
     }
     checkPath((remoteAddr as { path: string }).path);
     const conn = Deno.listenDatagram({ transport: "unixpacket" });
-    return startDatagramTransport(conn, protocolFactory, { remoteAddr });
+    return startDatagramTransport(
+      loop,
+      conn,
+      protocolFactory,
+      { remoteAddr },
+    );
   }
 
   // UDP.
@@ -981,8 +942,13 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
     throw hostnameError(error, bindHost ?? "0.0.0.0");
   }
   initMulticast(conn, { loopback: true });
-  return startDatagramTransport(conn, protocolFactory, {
-    remoteAddr: remote,
-    remoteHostname,
-  });
+  return startDatagramTransport(
+    loop,
+    conn,
+    protocolFactory,
+    {
+      remoteAddr: remote,
+      remoteHostname,
+    },
+  );
 }

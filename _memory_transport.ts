@@ -6,9 +6,9 @@
 // transport.
 
 import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
-import { type EventLoop, getEventLoop } from "./events.ts";
+import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import { assertBytes, checkOptions, describe } from "./_validate.ts";
-import type { Transport } from "./transports.ts";
+import type { Transport } from "./_transport_types.ts";
 import { toError } from "./_errno.ts";
 import { WriteFlow } from "./_write_flow.ts";
 import {
@@ -77,7 +77,7 @@ function checkSize(
  */
 export interface TransportPairOptions {
   /** The loop whose exception handler gets protocol errors (default: `getEventLoop()`). */
-  loop?: EventLoop;
+  loop?: LoopCore;
   /**
    * Side A's own address: its `"sockname"` and B's `"peername"`. Default
    * `{ transport: "tcp", hostname: "127.0.0.1", port: 49152 }`.
@@ -174,7 +174,7 @@ let start: (transport: PairTransport) => void;
 /** A transport of an in-memory pair (see {@linkcode MemoryTransport}). */
 class PairTransport implements MemoryTransport {
   #protocol: BaseProtocol;
-  #loop: EventLoop;
+  #loop: LoopCore;
   #addr: Deno.Addr;
   #peerAddr: Deno.Addr;
   #canWriteEof: boolean;
@@ -232,7 +232,7 @@ class PairTransport implements MemoryTransport {
 
   constructor(
     protocol: BaseProtocol,
-    loop: EventLoop,
+    loop: LoopCore,
     addr: Deno.Addr,
     peerAddr: Deno.Addr,
     canWriteEof: boolean,
@@ -641,7 +641,7 @@ export function createTransportPair(
       `The canWriteEof option must be a boolean, got ${describe(canWriteEof)}`,
     );
   }
-  const theLoop = loop ?? getEventLoop();
+  const theLoop = loop ?? currentLoop();
   const a = new PairTransport(
     protocolA,
     theLoop,

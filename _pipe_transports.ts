@@ -6,9 +6,14 @@
 // subprocess transport for the child's stdin, stdout and stderr.
 
 import type { BaseProtocol, Protocol } from "./protocols.ts";
-import { type EventLoop, getEventLoop } from "./events.ts";
-import type { ReadTransport, WriteTransport } from "./transports.ts";
-import { assertBytes, checkOptions } from "./_validate.ts";
+import { currentLoop, type LoopCore } from "./_loop_core.ts";
+import type { ReadTransport, WriteTransport } from "./_transport_types.ts";
+import {
+  assertBytes,
+  checkFunction,
+  checkOptions,
+  describe,
+} from "./_validate.ts";
 import { toError } from "./_errno.ts";
 import { CoalescingBuffer, WriteFlow } from "./_write_flow.ts";
 import {
@@ -26,7 +31,7 @@ const HANDOVER_SIZE = READ_SIZE / 2;
 /** Options of the pipe transports. */
 export interface PipeTransportOptions {
   /** The loop whose exception handler gets protocol errors. */
-  loop?: EventLoop;
+  loop?: LoopCore;
   /** Extra values for `getExtraInfo()`, by name. */
   extra?: Record<string, unknown>;
 }
@@ -44,7 +49,7 @@ export class ReadPipeTransport implements ReadTransport {
     | ReadableStreamDefaultReader<Uint8Array>
     | null = null;
   #protocol: BaseProtocol;
-  #loop: EventLoop;
+  #loop: LoopCore;
   #extra: Record<string, unknown>;
   #closing = false;
   #lost = false;
@@ -60,7 +65,7 @@ export class ReadPipeTransport implements ReadTransport {
     const { loop, extra = {} } = checkOptions(options);
     this.#stream = stream;
     this.#protocol = protocol;
-    this.#loop = loop ?? getEventLoop();
+    this.#loop = loop ?? currentLoop();
     this.#extra = extra;
     try {
       this.#reader = stream.getReader({ mode: "byob" });
@@ -266,7 +271,7 @@ export class WritePipeTransport implements WriteTransport {
   #stream: WritableStream<Uint8Array>;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #protocol: BaseProtocol;
-  #loop: EventLoop;
+  #loop: LoopCore;
   #extra: Record<string, unknown>;
   #closing = false;
   #closedByUser = false;
@@ -288,7 +293,7 @@ export class WritePipeTransport implements WriteTransport {
     this.#stream = stream;
     this.#writer = stream.getWriter();
     this.#protocol = protocol;
-    this.#loop = loop ?? getEventLoop();
+    this.#loop = loop ?? currentLoop();
     this.#extra = extra;
     try {
       protocol.connectionMade(this);
@@ -451,5 +456,73 @@ export class WritePipeTransport implements WriteTransport {
     } catch (error) {
       this.#report("Exception in protocol.connectionLost()", error);
     }
+  }
+}
+
+function readableOf(pipe: unknown): ReadableStream<Uint8Array> {
+  if (pipe instanceof ReadableStream) return pipe;
+  if (pipe !== null && typeof pipe === "object" && "readable" in pipe) {
+    const readable = (pipe as { readable: unknown }).readable;
+    if (readable instanceof ReadableStream) return readable;
+  }
+  throw new TypeError(
+    `The pipe must be a ReadableStream or have a readable stream, got ${
+      describe(pipe)
+    }`,
+  );
+}
+
+function writableOf(pipe: unknown): WritableStream<Uint8Array> {
+  if (pipe instanceof WritableStream) return pipe;
+  if (pipe !== null && typeof pipe === "object" && "writable" in pipe) {
+    const writable = (pipe as { writable: unknown }).writable;
+    if (writable instanceof WritableStream) return writable;
+  }
+  throw new TypeError(
+    `The pipe must be a WritableStream or have a writable stream, got ${
+      describe(pipe)
+    }`,
+  );
+}
+
+/** `connectReadPipe` for `loop`. */
+export function connectReadPipe<P extends BaseProtocol>(
+  loop: LoopCore,
+  protocolFactory: () => P,
+  pipe:
+    | ReadableStream<Uint8Array>
+    | { readonly readable: ReadableStream<Uint8Array> },
+): Promise<[ReadTransport, P]> {
+  try {
+    checkFunction(protocolFactory, "protocol factory");
+    const stream = readableOf(pipe);
+    const protocol = protocolFactory();
+    return Promise.resolve([
+      new ReadPipeTransport(stream, protocol, { loop }),
+      protocol,
+    ]);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** `connectWritePipe` for `loop`. */
+export function connectWritePipe<P extends BaseProtocol>(
+  loop: LoopCore,
+  protocolFactory: () => P,
+  pipe:
+    | WritableStream<Uint8Array>
+    | { readonly writable: WritableStream<Uint8Array> },
+): Promise<[WriteTransport, P]> {
+  try {
+    checkFunction(protocolFactory, "protocol factory");
+    const stream = writableOf(pipe);
+    const protocol = protocolFactory();
+    return Promise.resolve([
+      new WritePipeTransport(stream, protocol, { loop }),
+      protocol,
+    ]);
+  } catch (error) {
+    return Promise.reject(error);
   }
 }

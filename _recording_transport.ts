@@ -3,9 +3,9 @@
 
 import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
 import { Protocol as PlainProtocol } from "./protocols.ts";
-import { type EventLoop, getEventLoop } from "./events.ts";
+import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import { assertBytes, checkOptions, describe } from "./_validate.ts";
-import type { Transport } from "./transports.ts";
+import type { Transport } from "./_transport_types.ts";
 import { toError } from "./_errno.ts";
 import { WriteFlow } from "./_write_flow.ts";
 import {
@@ -21,7 +21,7 @@ import { checkAddr, defaultAddrA, defaultAddrB } from "./_memory_transport.ts";
 /** Options of the {@linkcode RecordingTransport} constructor. */
 export interface RecordingTransportOptions {
   /** The loop whose exception handler gets protocol errors (default: `getEventLoop()`). */
-  loop?: EventLoop;
+  loop?: LoopCore;
   /** What `getExtraInfo("sockname")` returns. Default `127.0.0.1:8888` (TCP). */
   sockname?: Deno.Addr;
   /** What `getExtraInfo("peername")` returns. Default `127.0.0.1:49152` (TCP). */
@@ -80,7 +80,7 @@ const EOF = Symbol("eof");
  */
 export class RecordingTransport implements Transport {
   #protocol: BaseProtocol;
-  #loop: EventLoop;
+  #loop: LoopCore;
   #sockname: Deno.Addr;
   #peername: Deno.Addr;
   #extra: Record<string, unknown>;
@@ -151,7 +151,7 @@ export class RecordingTransport implements Transport {
       );
     }
     this.#protocol = protocol ?? new PlainProtocol();
-    this.#loop = loop ?? getEventLoop();
+    this.#loop = loop ?? currentLoop();
     this.#sockname = sockname;
     this.#peername = peername;
     this.#extra = extra;

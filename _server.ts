@@ -3,7 +3,7 @@
 // Public through transports.ts.
 
 import type { BaseProtocol } from "./protocols.ts";
-import type { EventLoop } from "./events.ts";
+import type { LoopCore } from "./_loop_core.ts";
 import { StreamTransport } from "./_stream_transport.ts";
 import { TransportSocket } from "./_transport_socket.ts";
 import { checkNumber, checkOptions } from "./_validate.ts";
@@ -19,7 +19,7 @@ export interface AcceptedConn {
 
 /** Internal options of {@linkcode Server}. */
 export interface ServerInit {
-  loop: EventLoop;
+  loop: LoopCore;
   listeners: Deno.Listener[];
   protocolFactory: () => BaseProtocol;
   keepAlive?: boolean;
@@ -56,7 +56,7 @@ export interface ServerInit {
  * ```
  */
 export class Server {
-  #loop: EventLoop;
+  #loop: LoopCore;
   #listeners: Deno.Listener[];
   #protocolFactory: () => BaseProtocol;
   #keepAlive: boolean;

@@ -2,8 +2,8 @@
 // StreamReaderProtocol): it feeds the reader, tracks write flow control for
 // the writer, and on the server side starts the user's callback.
 
-import { getEventLoop } from "./events.ts";
-import type { Transport } from "./transports.ts";
+import type { LoopCore } from "./_loop_core.ts";
+import type { Transport } from "./_transport_types.ts";
 import { feedOwnedData, type StreamReader } from "./_stream_reader.ts";
 import { FlowControlProtocol, StreamWriter } from "./_stream_writer.ts";
 
@@ -34,10 +34,11 @@ export class StreamReaderProtocol extends FlowControlProtocol {
   #clientConnected: ClientConnectedCallback | null;
 
   constructor(
+    loop: LoopCore,
     reader: StreamReader,
     clientConnected: ClientConnectedCallback | null = null,
   ) {
-    super();
+    super(loop);
     this.#reader = reader;
     this.#clientConnected = clientConnected;
     this.serverSide = clientConnected !== null;
@@ -50,7 +51,7 @@ export class StreamReaderProtocol extends FlowControlProtocol {
     if (callback === null) return;
     const writer = new StreamWriter(transport, this, { reader });
     const fail = (exception: unknown) => {
-      getEventLoop().callExceptionHandler({
+      this.loop.callExceptionHandler({
         message: "Unhandled exception in client_connected_cb",
         exception,
         transport,

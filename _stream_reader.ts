@@ -1,7 +1,7 @@
 // StreamReader and its two errors, as asyncio.streams: a byte buffer fed by
 // a protocol, read by coroutines. Public through streams.ts.
 
-import type { ReadTransport } from "./transports.ts";
+import type { ReadTransport } from "./_transport_types.ts";
 import {
   assertBytes,
   checkOptions,

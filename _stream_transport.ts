@@ -3,9 +3,9 @@
 // Public through transports.ts.
 
 import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
-import { type EventLoop, getEventLoop } from "./events.ts";
+import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import { assertBytes, checkOptions } from "./_validate.ts";
-import type { Transport } from "./transports.ts";
+import type { Transport } from "./_transport_types.ts";
 import { TransportSocket } from "./_transport_socket.ts";
 import {
   callEofReceived,
@@ -65,7 +65,7 @@ export function peerClosedWrite(transport: StreamTransport): boolean {
 /** Options of {@linkcode StreamTransport}. */
 export interface StreamTransportOptions {
   /** The loop whose exception handler gets protocol errors. */
-  loop?: EventLoop;
+  loop?: LoopCore;
   /** Whether `writeEof()` is possible (false for TLS). Default `true`. */
   canWriteEof?: boolean;
   /** Extra values for `getExtraInfo()`, by name. */
@@ -103,7 +103,7 @@ export interface StreamTransportOptions {
 export class StreamTransport implements Transport {
   #conn: Deno.Conn;
   #protocol: BaseProtocol;
-  #loop: EventLoop;
+  #loop: LoopCore;
   #extra: Record<string, unknown>;
   #onLost: ((transport: StreamTransport) => void) | undefined;
   #canWriteEof: boolean;
@@ -155,7 +155,7 @@ export class StreamTransport implements Transport {
     } = checkOptions(options);
     this.#conn = conn;
     this.#protocol = protocol;
-    this.#loop = loop ?? getEventLoop();
+    this.#loop = loop ?? currentLoop();
     this.#extra = extra;
     this.#onLost = onLost;
     this.#canWriteEof = canWriteEof;

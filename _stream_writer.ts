@@ -4,11 +4,9 @@
 
 import type { BaseProtocol } from "./protocols.ts";
 import { Protocol } from "./protocols.ts";
-import {
-  startTls,
-  type StartTlsOptions,
-  type Transport,
-} from "./transports.ts";
+import type { Transport } from "./_transport_types.ts";
+import { currentLoop, type LoopCore } from "./_loop_core.ts";
+import { startTls, type StartTlsOptions } from "./_stream_factories.ts";
 import {
   type InspectFn,
   readerBufferedSize,
@@ -37,14 +35,17 @@ interface DrainWaiter {
 export class FlowControlProtocol extends Protocol {
   /** Whether this end is the server (decides the TLS role of startTls). */
   serverSide = false;
+  /** The loop the connection belongs to (errors are reported to it). */
+  readonly loop: LoopCore;
   #paused = false;
   #lost = false;
   #lostError: Error | null = null;
   #waiters = new Set<DrainWaiter>();
   #closed = Promise.withResolvers<void>();
 
-  constructor() {
+  constructor(loop: LoopCore = currentLoop()) {
     super();
+    this.loop = loop;
     // waitClosed() may never be called: a connection error is not unhandled.
     this.#closed.promise.catch(() => {});
   }
@@ -267,10 +268,15 @@ export class StreamWriter {
     await this.drain();
     this.#refusePlaintext();
     const serverSide = options?.serverSide ?? this.#protocol.serverSide;
-    const secure = await startTls(this.#transport, this.#protocol, {
-      ...options,
-      serverSide,
-    });
+    const secure = await startTls(
+      this.#protocol.loop,
+      this.#transport,
+      this.#protocol,
+      {
+        ...options,
+        serverSide,
+      },
+    );
     this.#transport = secure;
     if (this.#reader !== null) replaceReaderTransport(this.#reader, secure);
   }

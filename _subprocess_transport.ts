@@ -5,8 +5,8 @@
 
 import { reportError } from "./_transport_common.ts";
 import type { BaseProtocol, SubprocessProtocol } from "./protocols.ts";
-import { type EventLoop, getEventLoop } from "./events.ts";
-import type { SubprocessTransport, Transport } from "./transports.ts";
+import { currentLoop, type LoopCore } from "./_loop_core.ts";
+import type { SubprocessTransport, Transport } from "./_transport_types.ts";
 import { ReadPipeTransport, WritePipeTransport } from "./_pipe_transports.ts";
 import { describe } from "./_validate.ts";
 
@@ -28,7 +28,7 @@ export function returnCode(status: Deno.CommandStatus): number {
 export class ChildProcessTransport implements SubprocessTransport {
   #child: Deno.ChildProcess;
   #protocol: SubprocessProtocol;
-  #loop: EventLoop;
+  #loop: LoopCore;
   #pid: number;
   #returncode: number | null = null;
   #pipes = new Map<Fd, ReadPipeTransport | WritePipeTransport>();
@@ -42,11 +42,11 @@ export class ChildProcessTransport implements SubprocessTransport {
     child: Deno.ChildProcess,
     protocol: SubprocessProtocol,
     piped: { stdin: boolean; stdout: boolean; stderr: boolean },
-    loop?: EventLoop,
+    loop?: LoopCore,
   ) {
     this.#child = child;
     this.#protocol = protocol;
-    this.#loop = loop ?? getEventLoop();
+    this.#loop = loop ?? currentLoop();
     this.#pid = child.pid;
     if (piped.stdin) {
       this.#pipes.set(

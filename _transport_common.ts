@@ -4,7 +4,7 @@
 
 import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
 import { assertBytes } from "./_validate.ts";
-import type { EventLoop } from "./events.ts";
+import type { LoopCore } from "./_loop_core.ts";
 
 /** Errors that asyncio does not report to the exception handler. */
 export function isQuietError(error: unknown): boolean {
@@ -75,7 +75,7 @@ export function callEofReceived(protocol: BaseProtocol): boolean {
  * asyncio's context fields.
  */
 export function reportError(
-  loop: EventLoop,
+  loop: LoopCore,
   transport: unknown,
   protocol: unknown,
   message: string,

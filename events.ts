@@ -27,12 +27,11 @@
 
 import type { BaseProtocol, SubprocessProtocol } from "./protocols.ts";
 import {
-  connectReadPipe,
-  connectWritePipe,
   subprocessExec,
   subprocessShell,
   type SubprocessTransportOptions,
-} from "./subprocess.ts";
+} from "./_subprocess_spawn.ts";
+import { connectReadPipe, connectWritePipe } from "./_pipe_transports.ts";
 import {
   abortReason,
   onNextTurn,
@@ -54,27 +53,33 @@ import {
   SOL_SOCKET,
 } from "./sockets.ts";
 import { errorOfErrno } from "./_errno.ts";
+import * as streamFactories from "./_stream_factories.ts";
+import type {
+  CreateConnectionOptions,
+  CreateServerOptions,
+  CreateUnixConnectionOptions,
+  CreateUnixServerOptions,
+  StartTlsOptions,
+} from "./_stream_factories.ts";
 import {
-  createConnection,
-  type CreateConnectionOptions,
   createDatagramEndpoint,
   type CreateDatagramEndpointOptions,
-  createServer,
-  type CreateServerOptions,
-  createUnixConnection,
-  type CreateUnixConnectionOptions,
-  createUnixServer,
-  type CreateUnixServerOptions,
   type DatagramConnTransport,
-  type ReadTransport,
-  type Server,
-  startTls,
-  type StartTlsOptions,
-  type StreamTransport,
-  type SubprocessTransport,
-  type Transport,
-  type WriteTransport,
-} from "./transports.ts";
+} from "./_datagram.ts";
+import type { Server } from "./_server.ts";
+import type { StreamTransport } from "./_stream_transport.ts";
+import type {
+  ReadTransport,
+  SubprocessTransport,
+  Transport,
+  WriteTransport,
+} from "./_transport_types.ts";
+import {
+  type ExceptionContext,
+  logException,
+  type LoopCore,
+  setLoopProvider,
+} from "./_loop_core.ts";
 import {
   assertBytes,
   checkFunction,
@@ -85,19 +90,7 @@ import {
 /** The longest delay setTimeout honours (a longer one fires at once). */
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
-/** What a transport or the loop reports to the exception handler. */
-export interface ExceptionContext {
-  /** What went wrong, in words. */
-  message: string;
-  /** The error, where there is one. */
-  exception?: unknown;
-  /** The transport concerned, where known. */
-  transport?: unknown;
-  /** The protocol concerned, where known. */
-  protocol?: unknown;
-  /** Further fields, as asyncio allows (`future`, `handle`, `socket`, …). */
-  [key: string]: unknown;
-}
+export type { ExceptionContext, LoopCore } from "./_loop_core.ts";
 
 /**
  * An exception handler, as `loop.set_exception_handler` takes.
@@ -598,8 +591,9 @@ const KEEP_ALIVE_MS = 86_400_000;
  * conn.close();
  * ```
  */
-export class EventLoop {
+export class EventLoop implements LoopCore {
   #handler: ExceptionHandler | null = null;
+  #debug = false;
   #closed = false;
   #running = false;
   #stopping = false;
@@ -1128,7 +1122,7 @@ export class EventLoop {
     protocolFactory: () => P,
     options: CreateConnectionOptions,
   ): Promise<[StreamTransport, P]> {
-    return createConnection(protocolFactory, options);
+    return streamFactories.createConnection(this, protocolFactory, options);
   }
 
   /**
@@ -1139,7 +1133,7 @@ export class EventLoop {
     protocolFactory: () => BaseProtocol,
     options?: CreateServerOptions,
   ): Promise<Server> {
-    return createServer(protocolFactory, options);
+    return streamFactories.createServer(this, protocolFactory, options);
   }
 
   /** `createUnixConnection` of transports.ts; `sock` may be an aionet `Socket`. */
@@ -1147,7 +1141,7 @@ export class EventLoop {
     protocolFactory: () => P,
     options: CreateUnixConnectionOptions,
   ): Promise<[StreamTransport, P]> {
-    return createUnixConnection(protocolFactory, options);
+    return streamFactories.createUnixConnection(this, protocolFactory, options);
   }
 
   /** `createUnixServer` of transports.ts; `sock` may be an aionet `Socket`. */
@@ -1155,7 +1149,7 @@ export class EventLoop {
     protocolFactory: () => BaseProtocol,
     options: CreateUnixServerOptions,
   ): Promise<Server> {
-    return createUnixServer(protocolFactory, options);
+    return streamFactories.createUnixServer(this, protocolFactory, options);
   }
 
   /**
@@ -1168,7 +1162,7 @@ export class EventLoop {
     protocolFactory: () => P,
     options?: CreateDatagramEndpointOptions,
   ): Promise<[DatagramConnTransport, P]> {
-    return createDatagramEndpoint(protocolFactory, options);
+    return createDatagramEndpoint(this, protocolFactory, options);
   }
 
   /** `startTls` of transports.ts (asyncio's `loop.start_tls`). */
@@ -1177,7 +1171,7 @@ export class EventLoop {
     protocol: BaseProtocol,
     options?: StartTlsOptions,
   ): Promise<StreamTransport> {
-    return startTls(transport, protocol, options);
+    return streamFactories.startTls(this, transport, protocol, options);
   }
 
   /**
@@ -1191,7 +1185,7 @@ export class EventLoop {
       | ReadableStream<Uint8Array>
       | { readonly readable: ReadableStream<Uint8Array> },
   ): Promise<[ReadTransport, P]> {
-    return connectReadPipe(protocolFactory, pipe);
+    return connectReadPipe(this, protocolFactory, pipe);
   }
 
   /**
@@ -1205,7 +1199,7 @@ export class EventLoop {
       | WritableStream<Uint8Array>
       | { readonly writable: WritableStream<Uint8Array> },
   ): Promise<[WriteTransport, P]> {
-    return connectWritePipe(protocolFactory, pipe);
+    return connectWritePipe(this, protocolFactory, pipe);
   }
 
   /** Runs `program` with `args` under a subprocess protocol (asyncio's `loop.subprocess_exec`). */
@@ -1215,7 +1209,7 @@ export class EventLoop {
     args?: readonly string[],
     options?: SubprocessTransportOptions,
   ): Promise<[SubprocessTransport, P]> {
-    return subprocessExec(protocolFactory, program, args, options);
+    return subprocessExec(this, protocolFactory, program, args, options);
   }
 
   /** Runs `command` through `sh -c` under a subprocess protocol (asyncio's `loop.subprocess_shell`). */
@@ -1224,7 +1218,24 @@ export class EventLoop {
     command: string,
     options?: SubprocessTransportOptions,
   ): Promise<[SubprocessTransport, P]> {
-    return subprocessShell(protocolFactory, command, options);
+    return subprocessShell(this, protocolFactory, command, options);
+  }
+
+  // ---- debug mode ----
+
+  /** Whether debug mode is on. */
+  getDebug(): boolean {
+    return this.#debug;
+  }
+
+  /** Turns debug mode on or off. */
+  setDebug(enabled: boolean): void {
+    if (typeof enabled !== "boolean") {
+      throw new TypeError(
+        `The debug flag must be a boolean, got ${describe(enabled)}`,
+      );
+    }
+    this.#debug = enabled;
   }
 
   // ---- exception handler ----
@@ -1249,13 +1260,7 @@ export class EventLoop {
 
   /** Logs `context` to stderr, as asyncio's default handler does. */
   defaultExceptionHandler(context: ExceptionContext): void {
-    const { message, exception, ...rest } = context;
-    const details = Object.entries(rest)
-      .filter(([, value]) => value !== undefined)
-      .map(([key, value]) => `${key}: ${Deno.inspect(value, { depth: 1 })}`);
-    const lines = [message || "Unhandled exception in event loop", ...details];
-    if (exception !== undefined) console.error(lines.join("\n"), exception);
-    else console.error(lines.join("\n"));
+    logException(context);
   }
 
   /**
@@ -1762,3 +1767,5 @@ export function getEventLoop(): EventLoop {
 export function getRunningLoop(): EventLoop {
   return getEventLoop();
 }
+
+setLoopProvider(getEventLoop);

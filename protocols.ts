@@ -28,13 +28,13 @@
  * @module
  */
 
-// Type-only import: transports.ts imports this module for its values.
+// Type-only: the transport and protocol interfaces name each other.
 import type {
   BaseTransport,
   DatagramTransport,
   SubprocessTransport,
   Transport,
-} from "./transports.ts";
+} from "./_transport_types.ts";
 
 /**
  * The callbacks every protocol has: connection set-up and tear-down and

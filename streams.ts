@@ -44,18 +44,15 @@
  * @module
  */
 
-import {
-  createConnection,
-  type CreateConnectionOptions,
-  createServer,
-  type CreateServerOptions,
-  createUnixConnection,
-  type CreateUnixConnectionOptions,
-  createUnixServer,
-  type CreateUnixServerOptions,
-  type Server,
-  type Transport,
+import type {
+  CreateConnectionOptions,
+  CreateServerOptions,
+  CreateUnixConnectionOptions,
+  CreateUnixServerOptions,
+  Server,
+  Transport,
 } from "./transports.ts";
+import { type EventLoop, getEventLoop } from "./events.ts";
 import { checkLimit, StreamReader } from "./_stream_reader.ts";
 import { StreamWriter } from "./_stream_writer.ts";
 import {
@@ -124,7 +121,12 @@ export async function openConnection(
   options: OpenConnectionOptions,
 ): Promise<[StreamReader, StreamWriter]> {
   const { limit, ...rest } = checkOptions(options);
-  return await openStreams(limit, (factory) => createConnection(factory, rest));
+  const loop = getEventLoop();
+  return await openStreams(
+    loop,
+    limit,
+    (factory) => loop.createConnection(factory, rest),
+  );
 }
 
 /** Options of {@linkcode wrapConn}. */
@@ -183,9 +185,11 @@ export async function wrapConn(
       `The serverSide option must be a boolean, got ${describe(serverSide)}`,
     );
   }
+  const loop = getEventLoop();
   return await openStreams(
+    loop,
     limit,
-    (factory) => createConnection(factory, { sock: conn }),
+    (factory) => loop.createConnection(factory, { sock: conn }),
     serverSide,
   );
 }
@@ -216,7 +220,11 @@ export function startServer(
 ): Promise<Server> {
   try {
     const { limit, ...rest } = checkOptions(options);
-    return createServer(serverProtocols(clientConnected, limit), rest);
+    const loop = getEventLoop();
+    return loop.createServer(
+      serverProtocols(loop, clientConnected, limit),
+      rest,
+    );
   } catch (error) {
     return Promise.reject(error);
   }
@@ -241,9 +249,11 @@ export async function openUnixConnection(
   options: OpenUnixConnectionOptions,
 ): Promise<[StreamReader, StreamWriter]> {
   const { limit, ...rest } = checkOptions(options);
+  const loop = getEventLoop();
   return await openStreams(
+    loop,
     limit,
-    (factory) => createUnixConnection(factory, rest),
+    (factory) => loop.createUnixConnection(factory, rest),
   );
 }
 
@@ -269,7 +279,11 @@ export function startUnixServer(
 ): Promise<Server> {
   try {
     const { limit, ...rest } = checkOptions(options);
-    return createUnixServer(serverProtocols(clientConnected, limit), rest);
+    const loop = getEventLoop();
+    return loop.createUnixServer(
+      serverProtocols(loop, clientConnected, limit),
+      rest,
+    );
   } catch (error) {
     return Promise.reject(error);
   }
@@ -281,6 +295,7 @@ export function startUnixServer(
  * `openUnixConnection` and `wrapConn`.
  */
 async function openStreams(
+  loop: EventLoop,
   limit: number | undefined,
   connect: (
     factory: () => StreamReaderProtocol,
@@ -288,7 +303,7 @@ async function openStreams(
   serverSide = false,
 ): Promise<[StreamReader, StreamWriter]> {
   const reader = new StreamReader({ limit });
-  const protocol = new StreamReaderProtocol(reader);
+  const protocol = new StreamReaderProtocol(loop, reader);
   protocol.serverSide = serverSide;
   const [transport] = await connect(() => protocol);
   return [reader, new StreamWriter(transport, protocol, { reader })];
@@ -296,6 +311,7 @@ async function openStreams(
 
 /** The protocol factory of `startServer`/`startUnixServer`. */
 function serverProtocols(
+  loop: EventLoop,
   clientConnected: ClientConnectedCallback,
   limit: number | undefined,
 ): () => StreamReaderProtocol {
@@ -303,6 +319,7 @@ function serverProtocols(
   const checked = checkLimit(limit);
   return () =>
     new StreamReaderProtocol(
+      loop,
       new StreamReader({ limit: checked }),
       clientConnected,
     );

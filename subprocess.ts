@@ -29,160 +29,37 @@
  * @module
  */
 
-import type { BaseProtocol } from "./protocols.ts";
-import type { SubprocessProtocol } from "./protocols.ts";
+import type { BaseProtocol, SubprocessProtocol } from "./protocols.ts";
 import type {
   ReadTransport,
   SubprocessTransport,
   Transport,
   WriteTransport,
-} from "./transports.ts";
+} from "./_transport_types.ts";
+import { getEventLoop } from "./events.ts";
+import type { LoopCore } from "./_loop_core.ts";
 import { StreamReader } from "./_stream_reader.ts";
 import { FlowControlProtocol, StreamWriter } from "./_stream_writer.ts";
 import { ChildProcessTransport } from "./_subprocess_transport.ts";
-import { ReadPipeTransport, WritePipeTransport } from "./_pipe_transports.ts";
+import type {
+  SubprocessOptions,
+  SubprocessTransportOptions,
+} from "./_subprocess_spawn.ts";
 import {
   assertBytes,
-  checkFunction,
   checkOptions,
   checkString,
   describe,
-  notSupported,
 } from "./_validate.ts";
 
-/** `"pipe"`: connect the stream to the parent (asyncio's `PIPE`). */
-export const PIPE = "pipe";
-/** `"null"`: connect the stream to `/dev/null` (asyncio's `DEVNULL`). */
-export const DEVNULL = "null";
-/**
- * asyncio's `STDOUT` (stderr into stdout). Deno cannot merge the two
- * streams: passing it as `stderr` throws `NotSupported`.
- */
-export const STDOUT = "stdout";
-
-/** How a standard stream of the child is connected. */
-export type StdioOption = "pipe" | "inherit" | "null";
-
-/** Options of {@linkcode createSubprocessExec} and {@linkcode createSubprocessShell}. */
-export interface SubprocessOptions {
-  /** The child's stdin: `"pipe"`, `"inherit"` (default) or `"null"`. */
-  stdin?: StdioOption;
-  /** The child's stdout: `"pipe"`, `"inherit"` (default) or `"null"`. */
-  stdout?: StdioOption;
-  /**
-   * The child's stderr: `"pipe"`, `"inherit"` (default) or `"null"`
-   * (`"stdout"`, asyncio's `STDOUT`, throws `NotSupported`).
-   */
-  stderr?: StdioOption;
-  /** Buffer limit of the `stdout`/`stderr` readers (default 64 KiB). */
-  limit?: number;
-  /** The child's working directory. */
-  cwd?: string | URL;
-  /** The child's whole environment (replaces the parent's, as asyncio). */
-  env?: Record<string, string>;
-}
-
-/** Options of {@linkcode subprocessExec}: stdio defaults to `"pipe"`, as asyncio's loop method. */
-export type SubprocessTransportOptions = Omit<SubprocessOptions, "limit">;
-
-const STDIO = ["pipe", "inherit", "null"];
-
-interface Spawned {
-  child: Deno.ChildProcess;
-  piped: { stdin: boolean; stdout: boolean; stderr: boolean };
-}
-
-function checkStdio(value: unknown, name: string, fallback: StdioOption) {
-  if (value === undefined) return fallback;
-  if (typeof value === "number") {
-    notSupported(
-      `A file descriptor number as ${name}`,
-      'Deno.Command takes only "piped", "inherit" or "null"',
-    );
-  }
-  if (name === "stderr" && value === STDOUT) {
-    notSupported(
-      'stderr: "stdout" (asyncio\'s STDOUT)',
-      "Deno.Command cannot send stderr into the stdout pipe; pipe both or use sh -c '... 2>&1'",
-    );
-  }
-  if (typeof value !== "string" || !STDIO.includes(value)) {
-    throw new TypeError(
-      `The ${name} option must be "pipe", "inherit" or "null", got ${
-        describe(value)
-      }`,
-    );
-  }
-  return value as StdioOption;
-}
-
-function spawn(
-  program: string | URL,
-  args: readonly string[],
-  options: SubprocessOptions | undefined,
-  fallback: StdioOption,
-): Spawned {
-  if (typeof program !== "string" && !(program instanceof URL)) {
-    throw new TypeError(
-      `The program must be a string or URL, got ${describe(program)}`,
-    );
-  }
-  if (!Array.isArray(args) || args.some((a) => typeof a !== "string")) {
-    throw new TypeError(
-      `The args must be an array of strings, got ${describe(args)}`,
-    );
-  }
-  const o = checkOptions(options) as SubprocessOptions & {
-    passFds?: unknown;
-  };
-  if (o.passFds !== undefined) {
-    notSupported(
-      "passFds (asyncio's pass_fds)",
-      "Deno.Command cannot pass extra file descriptors to a child",
-    );
-  }
-  const stdin = checkStdio(o.stdin, "stdin", fallback);
-  const stdout = checkStdio(o.stdout, "stdout", fallback);
-  const stderr = checkStdio(o.stderr, "stderr", fallback);
-  if (
-    o.cwd !== undefined && typeof o.cwd !== "string" &&
-    !(o.cwd instanceof URL)
-  ) {
-    throw new TypeError(
-      `The cwd must be a string or URL, got ${describe(o.cwd)}`,
-    );
-  }
-  if (o.env !== undefined) {
-    if (o.env === null || typeof o.env !== "object") {
-      throw new TypeError(`The env must be an object, got ${describe(o.env)}`);
-    }
-    for (const [key, value] of Object.entries(o.env)) {
-      if (typeof value !== "string") {
-        throw new TypeError(
-          `The env value of ${key} must be a string, got ${describe(value)}`,
-        );
-      }
-    }
-  }
-  const deno = (s: StdioOption) => s === "pipe" ? "piped" : s;
-  const child = new Deno.Command(program, {
-    args: [...args],
-    cwd: o.cwd,
-    env: o.env,
-    clearEnv: o.env !== undefined,
-    stdin: deno(stdin),
-    stdout: deno(stdout),
-    stderr: deno(stderr),
-  }).spawn();
-  return {
-    child,
-    piped: {
-      stdin: stdin === "pipe",
-      stdout: stdout === "pipe",
-      stderr: stderr === "pipe",
-    },
-  };
-}
+export {
+  DEVNULL,
+  PIPE,
+  type StdioOption,
+  STDOUT,
+  type SubprocessOptions,
+  type SubprocessTransportOptions,
+} from "./_subprocess_spawn.ts";
 
 function checkLimit(limit: unknown): number | undefined {
   if (limit === undefined) return undefined;
@@ -195,79 +72,6 @@ function checkLimit(limit: unknown): number | undefined {
   return limit;
 }
 
-/**
- * Runs `program` with `args` and calls the protocol's callbacks
- * (asyncio's `loop.subprocess_exec`): `connectionMade(transport)`,
- * `pipeDataReceived(fd, data)`, `pipeConnectionLost(fd, exc)` for each
- * pipe, `processExited()`, then `connectionLost(null)`. Stdio defaults to
- * `"pipe"` here, as in asyncio.
- *
- * @example Collect the output of a command
- * ```ts
- * import { subprocessExec } from "@aionet/aionet/subprocess";
- * import { SubprocessProtocol } from "@aionet/aionet/protocols";
- *
- * const { promise, resolve } = Promise.withResolvers<void>();
- * const chunks: Uint8Array[] = [];
- * class Collect extends SubprocessProtocol {
- *   override pipeDataReceived(fd: 1 | 2, data: Uint8Array) { if (fd === 1) chunks.push(data); }
- *   override connectionLost() { resolve(); }
- * }
- * const [transport] = await subprocessExec(() => new Collect(), "echo", ["hi"], { stdin: "null" });
- * await promise;
- * console.log(transport.getReturnCode()); // 0
- * transport.close();
- * ```
- */
-export function subprocessExec<P extends SubprocessProtocol>(
-  protocolFactory: () => P,
-  program: string | URL,
-  args: readonly string[] = [],
-  options?: SubprocessTransportOptions,
-): Promise<[SubprocessTransport, P]> {
-  try {
-    checkFunction(protocolFactory, "protocol factory");
-    const { child, piped } = spawn(program, args, options, "pipe");
-    const protocol = protocolFactory();
-    const transport = new ChildProcessTransport(child, protocol, piped);
-    return Promise.resolve([transport, protocol]);
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-/**
- * Runs `cmd` with `/bin/sh -c` and calls the protocol's callbacks
- * (asyncio's `loop.subprocess_shell`); see {@linkcode subprocessExec}.
- *
- * @example Using `subprocessShell`
- * ```ts
- * import { subprocessShell } from "@aionet/aionet/subprocess";
- * import { SubprocessProtocol } from "@aionet/aionet/protocols";
- *
- * const { promise, resolve } = Promise.withResolvers<void>();
- * class Done extends SubprocessProtocol {
- *   override connectionLost() { resolve(); }
- * }
- * const [transport] = await subprocessShell(() => new Done(), "exit 3");
- * await promise;
- * console.log(transport.getReturnCode()); // 3
- * transport.close();
- * ```
- */
-export function subprocessShell<P extends SubprocessProtocol>(
-  protocolFactory: () => P,
-  cmd: string,
-  options?: SubprocessTransportOptions,
-): Promise<[SubprocessTransport, P]> {
-  try {
-    checkString(cmd, "command");
-    return subprocessExec(protocolFactory, "/bin/sh", ["-c", cmd], options);
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
 /** The SubprocessProtocol behind a Process: feeds its readers, drains its writer. */
 class SubprocessStreamProtocol extends FlowControlProtocol {
   #limit: number | undefined;
@@ -275,8 +79,8 @@ class SubprocessStreamProtocol extends FlowControlProtocol {
   stdout: StreamReader | null = null;
   stderr: StreamReader | null = null;
 
-  constructor(limit: number | undefined) {
-    super();
+  constructor(loop: LoopCore, limit: number | undefined) {
+    super(loop);
     this.#limit = limit;
   }
 
@@ -457,15 +261,20 @@ export class Process {
   }
 }
 
-function createProcess(
+async function createProcess(
   program: string | URL,
   args: readonly string[],
   options: SubprocessOptions | undefined,
-): Process {
-  const limit = checkLimit(checkOptions(options).limit);
-  const { child, piped } = spawn(program, args, options, "inherit");
-  const protocol = new SubprocessStreamProtocol(limit);
-  const transport = new ChildProcessTransport(child, protocol, piped);
+): Promise<Process> {
+  const { limit, ...rest } = checkOptions(options);
+  const loop = getEventLoop();
+  const protocol = new SubprocessStreamProtocol(loop, checkLimit(limit));
+  const [transport] = await loop.subprocessExec(() => protocol, program, args, {
+    ...rest,
+    stdin: rest.stdin ?? "inherit",
+    stdout: rest.stdout ?? "inherit",
+    stderr: rest.stderr ?? "inherit",
+  });
   return new Process(transport, protocol);
 }
 
@@ -488,11 +297,7 @@ export function createSubprocessExec(
   args: readonly string[] = [],
   options?: SubprocessOptions,
 ): Promise<Process> {
-  try {
-    return Promise.resolve(createProcess(program, args, options));
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  return createProcess(program, args, options);
 }
 
 /**
@@ -518,36 +323,70 @@ export function createSubprocessShell(
 ): Promise<Process> {
   try {
     checkString(cmd, "command");
-    return Promise.resolve(createProcess("/bin/sh", ["-c", cmd], options));
+    return createProcess("/bin/sh", ["-c", cmd], options);
   } catch (error) {
     return Promise.reject(error);
   }
 }
 
-function readableOf(pipe: unknown): ReadableStream<Uint8Array> {
-  if (pipe instanceof ReadableStream) return pipe;
-  if (pipe !== null && typeof pipe === "object" && "readable" in pipe) {
-    const readable = (pipe as { readable: unknown }).readable;
-    if (readable instanceof ReadableStream) return readable;
-  }
-  throw new TypeError(
-    `The pipe must be a ReadableStream or have a readable stream, got ${
-      describe(pipe)
-    }`,
-  );
+/**
+ * Runs `program` with `args` and calls the protocol's callbacks
+ * (asyncio's `loop.subprocess_exec`): `connectionMade(transport)`,
+ * `pipeDataReceived(fd, data)`, `pipeConnectionLost(fd, exc)` for each
+ * pipe, `processExited()`, then `connectionLost(null)`. Stdio defaults to
+ * `"pipe"` here, as in asyncio.
+ *
+ * @example Collect the output of a command
+ * ```ts
+ * import { subprocessExec } from "@aionet/aionet/subprocess";
+ * import { SubprocessProtocol } from "@aionet/aionet/protocols";
+ *
+ * const { promise, resolve } = Promise.withResolvers<void>();
+ * const chunks: Uint8Array[] = [];
+ * class Collect extends SubprocessProtocol {
+ *   override pipeDataReceived(fd: 1 | 2, data: Uint8Array) { if (fd === 1) chunks.push(data); }
+ *   override connectionLost() { resolve(); }
+ * }
+ * const [transport] = await subprocessExec(() => new Collect(), "echo", ["hi"], { stdin: "null" });
+ * await promise;
+ * console.log(transport.getReturnCode()); // 0
+ * transport.close();
+ * ```
+ */
+export function subprocessExec<P extends SubprocessProtocol>(
+  protocolFactory: () => P,
+  program: string | URL,
+  args: readonly string[] = [],
+  options?: SubprocessTransportOptions,
+): Promise<[SubprocessTransport, P]> {
+  return getEventLoop().subprocessExec(protocolFactory, program, args, options);
 }
 
-function writableOf(pipe: unknown): WritableStream<Uint8Array> {
-  if (pipe instanceof WritableStream) return pipe;
-  if (pipe !== null && typeof pipe === "object" && "writable" in pipe) {
-    const writable = (pipe as { writable: unknown }).writable;
-    if (writable instanceof WritableStream) return writable;
-  }
-  throw new TypeError(
-    `The pipe must be a WritableStream or have a writable stream, got ${
-      describe(pipe)
-    }`,
-  );
+/**
+ * Runs `cmd` with `/bin/sh -c` and calls the protocol's callbacks
+ * (asyncio's `loop.subprocess_shell`); see {@linkcode subprocessExec}.
+ *
+ * @example Using `subprocessShell`
+ * ```ts
+ * import { subprocessShell } from "@aionet/aionet/subprocess";
+ * import { SubprocessProtocol } from "@aionet/aionet/protocols";
+ *
+ * const { promise, resolve } = Promise.withResolvers<void>();
+ * class Done extends SubprocessProtocol {
+ *   override connectionLost() { resolve(); }
+ * }
+ * const [transport] = await subprocessShell(() => new Done(), "exit 3");
+ * await promise;
+ * console.log(transport.getReturnCode()); // 3
+ * transport.close();
+ * ```
+ */
+export function subprocessShell<P extends SubprocessProtocol>(
+  protocolFactory: () => P,
+  cmd: string,
+  options?: SubprocessTransportOptions,
+): Promise<[SubprocessTransport, P]> {
+  return getEventLoop().subprocessShell(protocolFactory, cmd, options);
 }
 
 /**
@@ -580,14 +419,7 @@ export function connectReadPipe<P extends BaseProtocol>(
     | ReadableStream<Uint8Array>
     | { readonly readable: ReadableStream<Uint8Array> },
 ): Promise<[ReadTransport, P]> {
-  try {
-    checkFunction(protocolFactory, "protocol factory");
-    const stream = readableOf(pipe);
-    const protocol = protocolFactory();
-    return Promise.resolve([new ReadPipeTransport(stream, protocol), protocol]);
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  return getEventLoop().connectReadPipe(protocolFactory, pipe);
 }
 
 /**
@@ -622,15 +454,5 @@ export function connectWritePipe<P extends BaseProtocol>(
     | WritableStream<Uint8Array>
     | { readonly writable: WritableStream<Uint8Array> },
 ): Promise<[WriteTransport, P]> {
-  try {
-    checkFunction(protocolFactory, "protocol factory");
-    const stream = writableOf(pipe);
-    const protocol = protocolFactory();
-    return Promise.resolve([
-      new WritePipeTransport(stream, protocol),
-      protocol,
-    ]);
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  return getEventLoop().connectWritePipe(protocolFactory, pipe);
 }

@@ -46,6 +46,7 @@
  */
 
 import type { BaseProtocol } from "./protocols.ts";
+import { getEventLoop } from "./events.ts";
 import { StreamReader, StreamWriter } from "./streams.ts";
 import type { ClientConnectedCallback } from "./streams.ts";
 import { checkLimit } from "./_stream_reader.ts";
@@ -193,8 +194,9 @@ export function createStreamPair(
   const checked = checkLimit(limit);
   const readerA = new StreamReader({ limit: checked });
   const readerB = new StreamReader({ limit: checked });
-  const protocolA = new StreamReaderProtocol(readerA);
-  const protocolB = new StreamReaderProtocol(readerB);
+  const loop = pairOptions.loop ?? getEventLoop();
+  const protocolA = new StreamReaderProtocol(loop, readerA);
+  const protocolB = new StreamReaderProtocol(loop, readerB);
   const [a, b] = createPair(protocolA, protocolB, pairOptions);
   return [
     [readerA, new StreamWriter(a, protocolA, { reader: readerA })],
@@ -241,8 +243,10 @@ export function openMemoryConnection(
     const { limit, ...pairOptions } = checkOptions(options);
     const checked = checkLimit(limit);
     const reader = new StreamReader({ limit: checked });
-    const protocol = new StreamReaderProtocol(reader);
+    const loop = pairOptions.loop ?? getEventLoop();
+    const protocol = new StreamReaderProtocol(loop, reader);
     const serverProtocol = new StreamReaderProtocol(
+      loop,
       new StreamReader({ limit: checked }),
       clientConnected,
     );

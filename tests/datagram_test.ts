@@ -6,9 +6,8 @@ import assert from "node:assert/strict";
 import {
   createDatagramEndpoint,
   DatagramConnTransport,
-  MAX_UDP4_PAYLOAD,
-  MAX_UDP6_PAYLOAD,
-} from "../_datagram.ts";
+} from "../transports.ts";
+import { MAX_UDP4_PAYLOAD, MAX_UDP6_PAYLOAD } from "../_datagram.ts";
 import { getMulticastOptions, parseMembershipRequest } from "../_multicast.ts";
 import { DatagramProtocol } from "../protocols.ts";
 import type { DatagramTransport } from "../transports.ts";

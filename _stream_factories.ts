@@ -1,0 +1,626 @@
+// The stream connection factories behind transports.ts and the loop's
+// methods: createConnection, createServer, their Unix variants and
+// startTls, each taking the loop that owns what it makes.
+
+import type { BaseProtocol } from "./protocols.ts";
+import type { LoopCore } from "./_loop_core.ts";
+import { Protocol } from "./protocols.ts";
+import {
+  StreamTransport,
+  type StreamTransportOptions,
+} from "./_stream_transport.ts";
+import { type AcceptedConn, Server } from "./_server.ts";
+import type { Socket } from "./sockets.ts";
+import { adoptConn, adoptListener } from "./_adopt_socket.ts";
+import type { Transport } from "./_transport_types.ts";
+import {
+  type ClientTlsSettings,
+  clientTlsSettings,
+  type ServerTlsSettings,
+  serverTlsSettings,
+  upgradeTransport,
+} from "./_tls.ts";
+import {
+  checkFunction,
+  checkHostname,
+  checkNumber,
+  checkOptions,
+  checkPort,
+  checkSignal,
+  checkString,
+  describe,
+  hostnameError,
+  notSupported,
+  requireUnstableNet,
+} from "./_validate.ts";
+
+/** Client TLS options (`tls` of {@linkcode createConnection}). */
+export interface TlsClientOptions {
+  /** Extra CA certificates (PEM) to trust. */
+  caCerts?: string[];
+  /** The name to check the certificate against (asyncio's `server_hostname`). */
+  serverName?: string;
+  /** ALPN protocols to offer. */
+  alpnProtocols?: string[];
+  /** Handshake time limit in ms (default 60 000). */
+  handshakeTimeout?: number;
+}
+
+/** Server TLS options (`tls` of {@linkcode createServer}). */
+export interface TlsServerOptions {
+  /** Certificate chain, PEM. */
+  cert: string;
+  /** Private key, PEM. */
+  key: string;
+  /** ALPN protocols to accept. */
+  alpnProtocols?: string[];
+  /** Handshake time limit in ms (default 60 000). */
+  handshakeTimeout?: number;
+}
+
+/** Options of {@linkcode createConnection}. */
+export interface CreateConnectionOptions {
+  /** Host to connect to. Default `"127.0.0.1"`. */
+  hostname?: string;
+  /** Port to connect to (required unless `sock` is given). */
+  port?: number;
+  /** TLS: `true` for defaults or client options. */
+  tls?: boolean | TlsClientOptions;
+  /** Local address to bind: Deno cannot, so it throws `NotSupported`. */
+  localAddr?: { hostname?: string; port?: number };
+  /** Happy Eyeballs (RFC 8305) attempt delay in ms. */
+  happyEyeballsDelay?: number;
+  /** asyncio's `interleave`: Deno orders addresses itself (`NotSupported`). */
+  interleave?: number;
+  /**
+   * An already connected `Deno.Conn`, or a connected aionet `Socket`
+   * (bytes it already received included), to wrap instead of connecting.
+   */
+  sock?: Deno.Conn | Socket;
+  /** Aborts the connection attempt. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode createServer}. */
+export interface CreateServerOptions {
+  /** Host or hosts to listen on. Default: Deno's (`"0.0.0.0"`). */
+  hostname?: string | string[];
+  /** Port; `0` picks a free one (read it from `server.addrs`). */
+  port?: number;
+  /** Listen backlog (default 100, as asyncio). */
+  backlog?: number;
+  /** `SO_REUSEPORT` (Linux): needs `--unstable-net`. */
+  reusePort?: boolean;
+  /** TLS server options. */
+  tls?: TlsServerOptions;
+  /** Accept at once (default `true`); `false` binds only. */
+  startServing?: boolean;
+  /** Enable TCP keep-alive on accepted connections. */
+  keepAlive?: boolean;
+  /** An existing `Deno.Listener`, or a listening aionet `Socket`, to serve. */
+  sock?: Deno.Listener | Socket;
+  /** Closes the server when aborted. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode createUnixConnection}. */
+export interface CreateUnixConnectionOptions {
+  /** Socket path (a leading `"\0"` names an abstract socket, Linux). */
+  path?: string;
+  /** TLS over the Unix socket. */
+  tls?: boolean | TlsClientOptions;
+  /** An already connected Unix `Deno.Conn` or aionet `Socket`. */
+  sock?: Deno.Conn | Socket;
+  /** Aborts the connection attempt. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode createUnixServer}. */
+export interface CreateUnixServerOptions {
+  /** Socket path (a leading `"\0"` names an abstract socket, Linux). */
+  path?: string;
+  /** Listen backlog: Deno does not expose it for Unix sockets (accepted, unused). */
+  backlog?: number;
+  /** Accept at once (default `true`). */
+  startServing?: boolean;
+  /** Remove the socket file when the server closes (default `true`; `false` is `NotSupported`). */
+  cleanupSocket?: boolean;
+  /** An existing Unix `Deno.Listener` or listening aionet `Socket`. */
+  sock?: Deno.Listener | Socket;
+  /** TLS server options. */
+  tls?: TlsServerOptions;
+  /** Closes the server when aborted. */
+  signal?: AbortSignal;
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ??
+    new DOMException("The operation was aborted", "AbortError");
+}
+
+function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Wraps `conn` in a transport for a new protocol; closes `conn` on failure. */
+function startTransport<P extends BaseProtocol>(
+  loop: LoopCore,
+  conn: Deno.Conn,
+  protocolFactory: () => P,
+  signal: AbortSignal | undefined,
+  options: StreamTransportOptions = {},
+): [StreamTransport, P] {
+  if (signal?.aborted) {
+    closeQuietly(conn);
+    throw abortReason(signal);
+  }
+  if ("setNoDelay" in conn && conn.remoteAddr.transport === "tcp") {
+    (conn as Deno.TcpConn).setNoDelay(true);
+  }
+  let protocol: P;
+  try {
+    protocol = protocolFactory();
+  } catch (error) {
+    closeQuietly(conn);
+    throw error;
+  }
+  const transport = new StreamTransport(conn, protocol, {
+    loop,
+    ...options,
+  });
+  return [transport, protocol];
+}
+
+/** A plaintext transport that only carries TLS records for an upgrade. */
+function rawTransport(loop: LoopCore, conn: Deno.Conn): StreamTransport {
+  if ("setNoDelay" in conn && conn.remoteAddr.transport === "tcp") {
+    (conn as Deno.TcpConn).setNoDelay(true);
+  }
+  return new StreamTransport(conn, new Protocol(), { loop });
+}
+
+/** Runs client TLS over `conn` and wraps the result for a new protocol. */
+async function startTlsTransport<P extends BaseProtocol>(
+  loop: LoopCore,
+  conn: Deno.Conn,
+  protocolFactory: () => P,
+  signal: AbortSignal | undefined,
+  settings: ClientTlsSettings,
+): Promise<[StreamTransport, P]> {
+  const { conn: secured, extra } = await upgradeTransport(
+    rawTransport(loop, conn),
+    {
+      serverSide: false,
+      client: settings,
+    },
+  );
+  return startTransport(loop, secured, protocolFactory, signal, {
+    canWriteEof: false,
+    extra,
+  });
+}
+
+/** The server-side accept step for TLS over any connection (node:tls). */
+function upgradeOnAccept(
+  loop: LoopCore,
+  settings: ServerTlsSettings,
+): (conn: Deno.Conn) => Promise<AcceptedConn> {
+  return (conn) =>
+    upgradeTransport(rawTransport(loop, conn), {
+      serverSide: true,
+      server: settings,
+    });
+}
+
+/** `createConnection` for `loop`. */
+export async function createConnection<P extends BaseProtocol>(
+  loop: LoopCore,
+  protocolFactory: () => P,
+  options: CreateConnectionOptions,
+): Promise<[StreamTransport, P]> {
+  checkFunction(protocolFactory, "protocol factory");
+  const {
+    hostname,
+    port,
+    tls,
+    localAddr,
+    happyEyeballsDelay,
+    interleave,
+    sock: givenSock,
+    signal,
+  } = checkOptions(options);
+  checkSignal(signal);
+  const tlsSettings = clientTlsSettings(tls);
+  if (localAddr !== undefined) {
+    notSupported(
+      "localAddr",
+      "Deno.connect cannot bind a local address before connecting",
+    );
+  }
+  if (interleave !== undefined) {
+    notSupported(
+      "interleave",
+      "Deno.connect orders the addresses itself; use happyEyeballsDelay",
+    );
+  }
+  if (signal?.aborted) throw abortReason(signal);
+  if (givenSock !== undefined) {
+    if (hostname !== undefined || port !== undefined) {
+      throw new TypeError("The hostname and port cannot be given with sock");
+    }
+    const sock = await adoptConn(givenSock);
+    checkConn(sock);
+    if (tlsSettings === null) {
+      return startTransport(loop, sock, protocolFactory, signal);
+    }
+    return startTlsTransport(loop, sock, protocolFactory, signal, tlsSettings);
+  }
+  const connectOptions: Deno.ConnectOptions = {
+    hostname: hostname === undefined ? "127.0.0.1" : checkHostname(hostname),
+    port: checkPort(port),
+    transport: "tcp",
+  };
+  if (happyEyeballsDelay !== undefined) {
+    connectOptions.autoSelectFamily = true;
+    connectOptions.autoSelectFamilyAttemptDelay = checkNumber(
+      happyEyeballsDelay,
+      "happyEyeballsDelay",
+    );
+  }
+  if (signal !== undefined) connectOptions.signal = signal;
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect(connectOptions);
+  } catch (error) {
+    if (signal?.aborted) throw abortReason(signal);
+    throw hostnameError(error, connectOptions.hostname!);
+  }
+  if (tlsSettings === null) {
+    return startTransport(loop, conn, protocolFactory, signal);
+  }
+  return startTlsTransport(loop, conn, protocolFactory, signal, {
+    ...tlsSettings,
+    serverName: tlsSettings.serverName ?? connectOptions.hostname,
+  });
+}
+
+function checkConn(sock: unknown): void {
+  if (
+    sock === null || typeof sock !== "object" ||
+    typeof (sock as Deno.Conn).read !== "function" ||
+    typeof (sock as Deno.Conn).write !== "function"
+  ) {
+    throw new TypeError(`The sock must be a Deno.Conn, got ${describe(sock)}`);
+  }
+}
+
+function checkListener(sock: unknown): Deno.Listener {
+  if (
+    sock === null || typeof sock !== "object" ||
+    typeof (sock as Deno.Listener).accept !== "function"
+  ) {
+    throw new TypeError(
+      `The sock must be a Deno.Listener, got ${describe(sock)}`,
+    );
+  }
+  return sock as Deno.Listener;
+}
+
+function checkBacklog(backlog: unknown): number {
+  const value = checkNumber(backlog, "backlog", 0);
+  if (!Number.isInteger(value)) {
+    throw new RangeError(`The backlog must be an integer, got ${value}`);
+  }
+  return value;
+}
+
+/** `createServer` for `loop`. */
+export async function createServer(
+  loop: LoopCore,
+  protocolFactory: () => BaseProtocol,
+  options?: CreateServerOptions,
+): Promise<Server> {
+  checkFunction(protocolFactory, "protocol factory");
+  const sock = await adoptListener(checkOptions(options).sock);
+  return serve(loop, protocolFactory, { ...options, sock });
+}
+
+function serve(
+  loop: LoopCore,
+  protocolFactory: () => BaseProtocol,
+  options: CreateServerOptions & { sock?: Deno.Listener },
+): Server {
+  const {
+    hostname,
+    port = 0,
+    backlog = 100,
+    reusePort,
+    tls,
+    startServing = true,
+    keepAlive,
+    sock,
+    signal,
+  } = checkOptions(options);
+  checkSignal(signal);
+  const tlsSettings = serverTlsSettings(tls);
+  if (signal?.aborted) throw abortReason(signal);
+  let listeners: Deno.Listener[];
+  let accept: ((conn: Deno.Conn) => Promise<AcceptedConn>) | undefined;
+  if (sock !== undefined) {
+    if (hostname !== undefined || options?.port !== undefined) {
+      throw new TypeError("The hostname and port cannot be given with sock");
+    }
+    listeners = [checkListener(sock)];
+  } else {
+    checkPort(port);
+    const tcpBacklog = checkBacklog(backlog);
+    if (reusePort) requireUnstableNet("reusePort");
+    const hostnames = hostname === undefined
+      ? [undefined]
+      : Array.isArray(hostname)
+      ? hostname
+      : [hostname];
+    if (hostnames.length === 0) {
+      throw new RangeError("The hostname list must not be empty");
+    }
+    for (const h of hostnames) if (h !== undefined) checkHostname(h);
+    listeners = [];
+    try {
+      for (const h of hostnames) {
+        const listenOptions: Deno.TcpListenOptions & { reusePort?: boolean } = {
+          port,
+          tcpBacklog,
+        };
+        if (h !== undefined) listenOptions.hostname = h;
+        if (reusePort) listenOptions.reusePort = true;
+        try {
+          listeners.push(Deno.listen(listenOptions));
+        } catch (error) {
+          throw hostnameError(error, h ?? "0.0.0.0");
+        }
+      }
+    } catch (error) {
+      listeners.forEach(closeQuietly);
+      throw error;
+    }
+  }
+  if (tlsSettings !== null) accept = upgradeOnAccept(loop, tlsSettings);
+  const server = new Server({
+    loop,
+    listeners,
+    protocolFactory,
+    keepAlive: keepAlive ?? false,
+    accept,
+    canWriteEof: tlsSettings === null,
+    signal,
+  });
+  if (startServing) server.startServing();
+  return server;
+}
+
+/** `createUnixConnection` for `loop`. */
+export async function createUnixConnection<P extends BaseProtocol>(
+  loop: LoopCore,
+  protocolFactory: () => P,
+  options: CreateUnixConnectionOptions,
+): Promise<[StreamTransport, P]> {
+  checkFunction(protocolFactory, "protocol factory");
+  const { path, tls, sock: givenSock, signal } = checkOptions(options);
+  checkSignal(signal);
+  const tlsSettings = clientTlsSettings(tls);
+  if (tlsSettings !== null && tlsSettings.serverName === undefined) {
+    throw new TypeError("TLS over a Unix socket needs tls.serverName");
+  }
+  if (signal?.aborted) throw abortReason(signal);
+  let conn: Deno.Conn;
+  if (givenSock !== undefined) {
+    if (path !== undefined) {
+      throw new TypeError("The path cannot be given with sock");
+    }
+    const sock = await adoptConn(givenSock);
+    checkConn(sock);
+    conn = sock;
+  } else {
+    checkPath(path);
+    conn = await connectUnix(path!, signal);
+  }
+  if (tlsSettings === null) {
+    return startTransport(loop, conn, protocolFactory, signal);
+  }
+  return startTlsTransport(loop, conn, protocolFactory, signal, tlsSettings);
+}
+
+async function connectUnix(
+  path: string,
+  signal: AbortSignal | undefined,
+): Promise<Deno.Conn> {
+  const connecting = Deno.connect({ transport: "unix", path });
+  if (signal === undefined) return await connecting;
+  const { promise: aborted, reject } = Promise.withResolvers<never>();
+  const onAbort = () => reject(abortReason(signal));
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await Promise.race([connecting, aborted]);
+  } catch (error) {
+    connecting.then(closeQuietly, () => {});
+    throw error;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+function checkPath(path: unknown): string {
+  checkString(path, "path");
+  if ((path as string).length === 0) {
+    throw new RangeError("The path must not be empty");
+  }
+  return path as string;
+}
+
+/** Removes a stale socket file at `path`; never deletes anything else. */
+function removeStaleSocket(path: string): void {
+  if (path.startsWith("\0")) return;
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (info.isSocket !== true) {
+    throw new Deno.errors.AddrInUse(
+      `Cannot listen on ${path}: the path exists and is not a socket`,
+    );
+  }
+  Deno.removeSync(path);
+}
+
+/** `createUnixServer` for `loop`. */
+export async function createUnixServer(
+  loop: LoopCore,
+  protocolFactory: () => BaseProtocol,
+  options: CreateUnixServerOptions,
+): Promise<Server> {
+  checkFunction(protocolFactory, "protocol factory");
+  const {
+    path,
+    backlog,
+    startServing = true,
+    cleanupSocket = true,
+    tls,
+    signal,
+  } = checkOptions(options);
+  const sock = await adoptListener(checkOptions(options).sock);
+  checkSignal(signal);
+  const tlsSettings = serverTlsSettings(tls);
+  if (backlog !== undefined) checkBacklog(backlog);
+  if (cleanupSocket === false) {
+    notSupported(
+      "cleanupSocket: false",
+      "Deno removes the socket file when a Unix listener closes",
+    );
+  }
+  if (signal?.aborted) throw abortReason(signal);
+  let listener: Deno.Listener;
+  if (sock !== undefined) {
+    if (path !== undefined) {
+      throw new TypeError("The path cannot be given with sock");
+    }
+    listener = checkListener(sock);
+  } else {
+    checkPath(path);
+    removeStaleSocket(path!);
+    listener = Deno.listen({ transport: "unix", path: path! });
+  }
+  const server = new Server({
+    loop,
+    listeners: [listener],
+    protocolFactory,
+    accept: tlsSettings === null
+      ? undefined
+      : upgradeOnAccept(loop, tlsSettings),
+    canWriteEof: tlsSettings === null,
+    signal,
+  });
+  if (startServing) server.startServing();
+  return server;
+}
+
+const START_TLS_OPTIONS = [
+  "serverSide",
+  "serverName",
+  "caCerts",
+  "cert",
+  "key",
+  "alpnProtocols",
+  "handshakeTimeout",
+];
+
+/** Options of {@linkcode startTls}. */
+export interface StartTlsOptions {
+  /** Act as the TLS server (needs `cert` and `key`). Default `false`. */
+  serverSide?: boolean;
+  /** Client: the name to check the certificate against (default: the peer's IP). */
+  serverName?: string;
+  /** Client: extra CA certificates (PEM) to trust. */
+  caCerts?: string[];
+  /** Server: certificate chain, PEM. */
+  cert?: string;
+  /** Server: private key, PEM. */
+  key?: string;
+  /** ALPN protocols to offer (client) or accept (server). */
+  alpnProtocols?: string[];
+  /** Handshake time limit in ms (default 60 000). */
+  handshakeTimeout?: number;
+}
+
+/** `startTls` for `loop`. */
+export async function startTls(
+  loop: LoopCore,
+  transport: Transport,
+  protocol: BaseProtocol,
+  options?: StartTlsOptions,
+): Promise<StreamTransport> {
+  if (!(transport instanceof StreamTransport)) {
+    throw new TypeError(
+      `startTls() needs a stream transport made by aionet, got ${
+        describe(transport)
+      }`,
+    );
+  }
+  if (protocol === null || typeof protocol !== "object") {
+    throw new TypeError(
+      `The protocol must be an object, got ${describe(protocol)}`,
+    );
+  }
+  const checked = checkOptions(options);
+  for (const name of Object.keys(checked)) {
+    if (!START_TLS_OPTIONS.includes(name)) {
+      throw new TypeError(
+        `Unknown startTls option "${name}" (certificate checks cannot be turned off)`,
+      );
+    }
+  }
+  const {
+    serverSide = false,
+    serverName,
+    caCerts,
+    cert,
+    key,
+    alpnProtocols,
+    handshakeTimeout,
+  } = checked;
+  if (transport.isClosing()) {
+    throw new Deno.errors.BadResource("Cannot start TLS on a closed transport");
+  }
+  const upgrade = serverSide
+    ? {
+      serverSide: true,
+      server: serverTlsSettings({
+        cert,
+        key,
+        alpnProtocols,
+        handshakeTimeout,
+      })!,
+    }
+    : {
+      serverSide: false,
+      client: clientTlsSettings({
+        serverName,
+        caCerts,
+        alpnProtocols,
+        handshakeTimeout,
+      })!,
+    };
+  const { conn, extra } = await upgradeTransport(transport, upgrade);
+  return new StreamTransport(conn, protocol, {
+    loop,
+    canWriteEof: false,
+    extra,
+    callConnectionMade: false,
+  });
+}
