@@ -1,0 +1,131 @@
+// The module structure ARCHITECTURE.md describes, checked: every root module
+// loads first on its own (no module depends on another having been loaded
+// before it), and the import graph of the root modules has no cycle except
+// the type-only transport ⇄ protocol pair.
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../", import.meta.url));
+const modules = [...Deno.readDirSync(root)]
+  .filter((e) => e.isFile && e.name.endsWith(".ts"))
+  .map((e) => e.name)
+  .sort();
+
+/** Runs `deno` with `args` in the checkout; returns its exit code and output. */
+async function deno(args: string[]): Promise<{ code: number; out: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code, out: text.decode(stdout) + text.decode(stderr) };
+}
+
+/** Runs `task` over `items`, `width` at a time. */
+async function inBatches<T, R>(
+  items: readonly T[],
+  width: number,
+  task: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += width) {
+    results.push(...await Promise.all(items.slice(i, i + width).map(task)));
+  }
+  return results;
+}
+
+Deno.test("architecture: every root module loads first, on its own", async () => {
+  const failures = await inBatches(modules, 4, async (name) => {
+    const url = new URL(name, `file://${root}`).href;
+    const { code, out } = await deno([
+      "eval",
+      "--unstable-net",
+      `await import(${JSON.stringify(url)});`,
+    ]);
+    return code === 0 ? null : `${name}: ${out.trim().split("\n")[0]}`;
+  });
+  assert.deepEqual(failures.filter((f) => f !== null), []);
+});
+
+interface InfoModule {
+  specifier: string;
+  dependencies?: Array<{
+    code?: { specifier?: string };
+    type?: { specifier?: string };
+  }>;
+}
+
+/** Strongly connected components with more than one module. */
+function cycles(edges: Map<string, Set<string>>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const out: string[][] = [];
+  let next = 0;
+  const visit = (v: string) => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of edges.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) {
+        low.set(v, Math.min(low.get(v)!, index.get(w)!));
+      }
+    }
+    if (low.get(v) === index.get(v)) {
+      const component: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        component.push(w);
+      } while (w !== v);
+      if (component.length > 1) out.push(component.sort());
+    }
+  };
+  for (const v of [...edges.keys()].sort()) if (!index.has(v)) visit(v);
+  return out;
+}
+
+Deno.test("architecture: no import cycle but the type-only transport ⇄ protocol pair", async () => {
+  const code = new Map<string, Set<string>>();
+  const all = new Map<string, Set<string>>();
+  const local = (specifier: string | undefined) => {
+    if (specifier === undefined || !specifier.startsWith("file://")) return;
+    const path = fileURLToPath(specifier);
+    const name = path.slice(root.length);
+    return path.startsWith(root) && !name.includes("/") ? name : undefined;
+  };
+  const infos = await inBatches(modules, 4, async (name) => {
+    const { code: status, out } = await deno(["info", "--json", name]);
+    assert.equal(status, 0, `deno info ${name}: ${out.slice(0, 200)}`);
+    return JSON.parse(out) as { modules: InfoModule[] };
+  });
+  for (const info of infos) {
+    for (const module of info.modules) {
+      const from = local(module.specifier);
+      if (from === undefined) continue;
+      for (const dep of module.dependencies ?? []) {
+        for (const kind of ["code", "type"] as const) {
+          const to = local(dep[kind]?.specifier);
+          if (to === undefined) continue;
+          if (!all.has(from)) all.set(from, new Set());
+          all.get(from)!.add(to);
+          if (kind === "code") {
+            if (!code.has(from)) code.set(from, new Set());
+            code.get(from)!.add(to);
+          }
+        }
+      }
+    }
+  }
+  assert.deepEqual(cycles(code), [], "runtime import cycles");
+  assert.deepEqual(cycles(all), [["_transport_types.ts", "protocols.ts"]]);
+});
