@@ -1,9 +1,9 @@
 // The I/O backend seam: everything aionet's transports, servers, datagram
 // endpoints and sockets ask of the operating system, as one small set of
 // interfaces. Two implementations plug in here: the Deno-ops backend (the
-// default, _deno_backend.ts) and the native epoll backend (native.ts). This
-// module holds types and the backend registry only; it imports no
-// implementation.
+// default, _deno_backend.ts) and the native epoll backend
+// (_native_backend.ts); _io.ts says which one new objects use. This module
+// holds types only.
 //
 // The shape follows what a readiness-driven loop (epoll, kqueue) does best
 // and what Deno's promise ops can still do: the transport hands the backend
@@ -356,32 +356,4 @@ export interface SocketImpl {
    * socket then behaves as closed. Waits for a connection in progress.
    */
   detach(): Promise<DetachedHandle>;
-}
-
-// ---- the registry ----
-
-let current: Backend | null = null;
-let chooseDefault: (() => Backend) | null = null;
-
-/**
- * The backend new objects use: the one installed, or the default chosen on
- * first use (the Deno backend, or the native one with
- * `AIONET_BACKEND=native`).
- */
-export function currentBackend(): Backend {
-  if (current !== null) return current;
-  if (chooseDefault === null) {
-    throw new Error("aionet: no I/O backend is registered (internal error)");
-  }
-  return current = chooseDefault();
-}
-
-/** Installs `backend` for objects made from now on (`null`: the default). */
-export function setBackend(backend: Backend | null): void {
-  current = backend;
-}
-
-/** Registers how the default backend is chosen at first use. */
-export function setDefaultBackendChooser(choose: () => Backend): void {
-  chooseDefault = choose;
 }

@@ -1,56 +1,41 @@
-// Datagram endpoints (UDP and Unix datagrams) over Deno.DatagramConn:
-// createDatagramEndpoint and the transport it returns. Public through
-// transports.ts.
+// createDatagramEndpoint (asyncio's loop.create_datagram_endpoint): the
+// options checked, the socket opened by the backend (or taken from `sock`)
+// and a DatagramConnTransport started on it for the loop.
 
-import { reportError } from "./_transport_common.ts";
+import type { BaseProtocol } from "./protocols.ts";
 import type { Socket } from "./sockets.ts";
 import { adoptDatagram } from "./_adopt_socket.ts";
-import type { BaseProtocol } from "./protocols.ts";
-import { currentLoop, type LoopCore } from "./_loop_core.ts";
+import type { LoopCore } from "./_loop_core.ts";
+import type { DatagramHandle } from "./_backend.ts";
+import { DenoDatagramHandle } from "./_conn_handles.ts";
+import { currentBackend } from "./_io.ts";
+import type { DatagramAddress } from "./_transport_types.ts";
 import {
-  assertBytes,
+  canonicalIp,
+  checkBoolean,
+  checkDestinationPort,
+  checkPath,
+  checkUsableConn,
+  type DatagramConnTransport,
+  type DatagramConnTransportOptions,
+  datagramTransportOverHandle,
+  isUnixAddress,
+} from "./_datagram_transport.ts";
+import { parseIPv4 } from "./_multicast.ts";
+import {
   checkFunction,
   checkHostname,
-  checkNumber,
-  checkOptions,
+  checkKnownOptions,
   checkPort,
-  checkString,
   describe,
-  hostnameError,
-  notSupported,
-  requireUnstableNet,
 } from "./_validate.ts";
-import type { DatagramAddress, DatagramTransport } from "./_transport_types.ts";
-import { TransportSocket } from "./_transport_socket.ts";
-import { type FlowControlled, WriteFlow } from "./_write_flow.ts";
-import { toError } from "./_errno.ts";
-import {
-  addMembership,
-  canonicalIPv6,
-  dropMembership,
-  initMulticast,
-  parseIPv4,
-  setMulticastLoopback,
-  setMulticastTtl,
-} from "./_multicast.ts";
 
-/** Receive buffer: the largest UDP payload fits (65535 minus headers). */
-const RECEIVE_SIZE = 64 * 1024;
-/** Largest UDP payload over IPv4: 65535 − 20 (IP header) − 8 (UDP header). */
-export const MAX_UDP4_PAYLOAD = 65507;
-/** Largest UDP payload over IPv6 (no jumbograms): 65535 − 8. */
-export const MAX_UDP6_PAYLOAD = 65527;
-/** Receive errors in a row after which the endpoint gives up. */
-const MAX_RECEIVE_ERRORS = 16;
-
-/**
- * Why Unix datagram endpoints bound to a path are refused: on Deno 2.9 a
- * `unixpacket` socket with a receive pending rejects every send with
- * `Busy: Socket already in use`, and an endpoint always has a receive
- * pending (tests/datagram_test.ts checks that this is still true).
- */
-export const UNIX_RECEIVE_UNSUPPORTED =
-  "Deno cannot send on a unixpacket socket while a receive is pending (the send fails with Busy: Socket already in use), and a bound endpoint always has a receive pending. An unbound endpoint (remoteAddr: { path } without path) can send";
+export {
+  DatagramConnTransport,
+  type DatagramConnTransportOptions,
+  MAX_UDP4_PAYLOAD,
+  MAX_UDP6_PAYLOAD,
+} from "./_datagram_transport.ts";
 
 /** Options of {@linkcode createDatagramEndpoint}. */
 export interface CreateDatagramEndpointOptions {
@@ -68,21 +53,34 @@ export interface CreateDatagramEndpointOptions {
    */
   remoteAddr?: DatagramAddress;
   /**
+   * The address family (asyncio's `family`): `AF_INET` (2) or `AF_INET6`
+   * (10) restricts name resolution and the default bind address to that
+   * family (an address of the other family is a `TypeError`); `AF_UNIX`
+   * (1) asks for a Unix datagram endpoint. Default `AF_UNSPEC` (0): the
+   * family of the addresses given.
+   */
+  family?: number;
+  /**
    * `SO_REUSEADDR`: lets several sockets bind the same address and port
    * (on Linux any process can then take over the port's unicast traffic;
    * CPython 3.11+ refuses `reuse_address` for UDP for that reason).
    */
   reuseAddress?: boolean;
   /**
-   * asyncio's `reuse_port`. Deno cannot set `SO_REUSEPORT` on UDP sockets,
-   * so this sets `SO_REUSEADDR`, which on Linux shares the port the same
-   * way for multicast and broadcast; unicast datagrams go to the socket
-   * bound last instead of being spread across the sockets.
+   * asyncio's `reuse_port`. The native backend sets `SO_REUSEPORT` (the
+   * kernel spreads unicast datagrams across the sockets). The Deno backend
+   * cannot set `SO_REUSEPORT` on UDP sockets, so there it sets
+   * `SO_REUSEADDR`, which on Linux shares the port the same way for
+   * multicast and broadcast, while unicast datagrams all go to the socket
+   * bound last.
    */
   reusePort?: boolean;
   /**
-   * asyncio's `allow_broadcast`. Deno always sets `SO_BROADCAST`, so
-   * broadcast is allowed whatever this says (checked to be a boolean).
+   * asyncio's `allow_broadcast` (`SO_BROADCAST`). The native backend sets
+   * it only when `true` (asyncio's default is off). The Deno backend sets
+   * `SO_BROADCAST` on every UDP socket: broadcast is always allowed there,
+   * and `allowBroadcast: false`, which it cannot honour, throws
+   * `NotSupported`.
    */
   allowBroadcast?: boolean;
   /**
@@ -99,656 +97,6 @@ export interface CreateDatagramEndpointOptions {
    * endpoint.
    */
   path?: string;
-}
-
-/** Options of the {@linkcode DatagramConnTransport} constructor. */
-export interface DatagramConnTransportOptions {
-  /**
-   * The peer, already resolved (an IP literal, or a Unix path): the default
-   * target of `sendTo`; datagrams from elsewhere are dropped.
-   */
-  remoteAddr?: DatagramAddress;
-  /**
-   * The host name `remoteAddr` was resolved from, if any: `sendTo()` then
-   * accepts `{ hostname: remoteHostname, port }` as the remote too.
-   */
-  remoteHostname?: string;
-  /** The loop whose exception handler gets protocol errors. */
-  loop?: LoopCore;
-  /** Extra values for `getExtraInfo()`, by name (e.g. `socket`). */
-  extra?: Record<string, unknown>;
-}
-
-interface QueuedDatagram {
-  data: Uint8Array;
-  addr: Deno.Addr;
-}
-
-type ProtocolMethod =
-  | "connectionMade"
-  | "connectionLost"
-  | "datagramReceived"
-  | "errorReceived"
-  | "pauseWriting"
-  | "resumeWriting";
-
-/** Errors that mean the socket itself is gone. */
-function isClosedError(error: unknown): boolean {
-  return error instanceof Deno.errors.BadResource ||
-    error instanceof Deno.errors.Interrupted;
-}
-
-/** An IP literal in canonical form (IPv4-mapped IPv6 as IPv4), or `null`. */
-function canonicalIp(hostname: string): string | null {
-  const v4 = parseIPv4(hostname);
-  if (v4 !== null) return v4.join(".");
-  const v6 = canonicalIPv6(hostname);
-  if (v6 === null) return null;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(v6);
-  if (mapped) return mapped[1];
-  // The URL parser writes the IPv4 tail of a mapped address in hex.
-  const hexMapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
-  if (hexMapped) {
-    const high = parseInt(hexMapped[1], 16);
-    const low = parseInt(hexMapped[2], 16);
-    return [high >> 8, high & 255, low >> 8, low & 255].join(".");
-  }
-  return v6;
-}
-
-function isUnixAddress(addr: object): addr is { path: string } {
-  return "path" in addr;
-}
-
-/**
- * A datagram transport over a `Deno.DatagramConn` (UDP, or a send-only Unix
- * datagram socket): what {@linkcode createDatagramEndpoint} hands to
- * protocols.
- *
- * One receive loop per socket delivers each datagram whole to
- * `datagramReceived(data, addr)`; sends are queued and go out in order, one
- * at a time, with write flow control (`pauseWriting` above the high-water
- * mark, `resumeWriting` at the low one). Send errors go to `errorReceived`.
- * With a `remoteAddr` the endpoint behaves as a connected socket:
- * `sendTo(data)` goes there and datagrams from other peers are dropped.
- * Constructing one over a `Deno.DatagramConn` starts it: `connectionMade` is
- * called at once, receiving starts when it returns. The transport owns the
- * connection and closes it.
- *
- * Multicast: {@linkcode DatagramConnTransport.addMembership},
- * `dropMembership`, `setMulticastTtl`, `setMulticastLoopback`.
- *
- * @example Wrap a socket you already have
- * ```ts
- * import { DatagramConnTransport } from "@aionet/aionet/transports";
- * import { DatagramProtocol } from "@aionet/aionet/protocols";
- *
- * const conn = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
- * const transport = new DatagramConnTransport(conn, new DatagramProtocol());
- * console.log(transport.getExtraInfo("sockname"));
- * transport.close();
- * ```
- */
-export class DatagramConnTransport implements DatagramTransport {
-  #conn: Deno.DatagramConn;
-  #protocol: BaseProtocol;
-  #loop: LoopCore;
-  #extra: Record<string, unknown>;
-  #unix: boolean;
-  #v6: boolean;
-  #remote: Deno.Addr | null = null;
-  #remoteHost: string | null = null;
-
-  // Lifecycle.
-  #closing = false;
-  #closedByUser = false;
-  #lost = false;
-  #lostError: Error | null = null;
-
-  // Receiving.
-  #receiveOp: Promise<unknown> | null = null;
-
-  // Sending: one send in flight; #queue[#head] is the one being sent.
-  #queue: QueuedDatagram[] = [];
-  #head = 0;
-  #bufferSize = 0;
-  #sending = false;
-  #sendOp: Promise<unknown> | null = null;
-  #flow = new WriteFlow((message, exception) =>
-    this.#report(message, exception)
-  );
-  /** What #flow calls: the protocol's callbacks, if it has them. */
-  #writeCallbacks: FlowControlled = {
-    pauseWriting: () => this.#call("pauseWriting"),
-    resumeWriting: () => this.#call("resumeWriting"),
-  };
-
-  /** Starts a transport over `conn` for `protocol` (see the class docs). */
-  constructor(
-    conn: Deno.DatagramConn,
-    protocol: BaseProtocol,
-    options?: DatagramConnTransportOptions,
-  ) {
-    const { remoteAddr, remoteHostname, loop, extra = {} } = checkOptions(
-      options,
-    );
-    checkUsableConn(conn);
-    this.#unix = conn.addr.transport === "unixpacket";
-    this.#v6 = !this.#unix &&
-      (conn.addr as Deno.NetAddr).hostname.includes(":");
-    if (remoteAddr !== undefined) {
-      this.#setRemote(remoteAddr);
-      if (remoteHostname !== undefined) {
-        this.#remoteHost = checkString(remoteHostname, "remoteHostname");
-      }
-    }
-    this.#conn = conn;
-    this.#protocol = protocol;
-    this.#loop = loop ?? currentLoop();
-    this.#extra = extra;
-    try {
-      this.#call("connectionMade", this);
-    } catch (error) {
-      this.#fatal(error, "Exception in protocol.connectionMade()");
-      return;
-    }
-    // An unbound Unix socket has no address: nothing can reach it.
-    if (!this.#closing && !this.#unix) this.#receiveLoop();
-  }
-
-  // ---- BaseTransport ----
-
-  /**
-   * Information about the endpoint: `"sockname"` (the local `Deno.Addr`),
-   * `"peername"` (the `remoteAddr`, or `fallback` without one), `"socket"`
-   * (a socket view with `getSockName`, `getPeerName`, `fileno`), `"conn"`
-   * (the `Deno.DatagramConn`); `fallback` for an unknown name.
-   */
-  getExtraInfo(name: string, fallback?: unknown): unknown {
-    if (Object.hasOwn(this.#extra, name)) return this.#extra[name];
-    switch (name) {
-      case "sockname":
-        return this.#conn.addr;
-      case "peername":
-        return this.#remote ?? fallback;
-      case "socket":
-        return new DatagramSocketView(this.#conn, this.#remote);
-      case "conn":
-        return this.#conn;
-    }
-    return fallback;
-  }
-
-  /** Whether the transport is closing or closed. */
-  isClosing(): boolean {
-    return this.#closing;
-  }
-
-  /**
-   * Stops receiving at once, sends the datagrams still queued, then closes
-   * the socket; `connectionLost(null)` follows.
-   */
-  close(): void {
-    if (this.#closing) return;
-    this.#closing = true;
-    this.#closedByUser = true;
-    if (!this.#sending) this.#finish(null);
-  }
-
-  /** Closes now, discarding queued datagrams; `connectionLost(null)` follows. */
-  abort(): void {
-    this.#closedByUser = true;
-    this.#finish(null);
-  }
-
-  /** Replaces the protocol that receives the callbacks. */
-  setProtocol(protocol: BaseProtocol): void {
-    this.#protocol = protocol;
-  }
-
-  /** The protocol that receives the callbacks. */
-  getProtocol(): BaseProtocol {
-    return this.#protocol;
-  }
-
-  // ---- DatagramTransport ----
-
-  /**
-   * Queues one datagram for `addr`, or for the endpoint's `remoteAddr` when
-   * `addr` is left out. Never blocks; datagrams go out in order, whole. The
-   * bytes are copied: later changes to `data` change nothing sent.
-   *
-   * Throws `TypeError` for a non-`Uint8Array`, a malformed address, or no
-   * address on an endpoint without `remoteAddr`; `RangeError` for an
-   * address other than the `remoteAddr` (asyncio's `ValueError`) or a
-   * datagram larger than UDP allows (65507 bytes over IPv4, 65527 over
-   * IPv6); `Deno.errors.BadResource` after `close()`. Failures of the send
-   * itself go to the protocol's `errorReceived`.
-   */
-  sendTo(data: Uint8Array, addr?: DatagramAddress): void {
-    assertBytes(data);
-    this.#checkOpen();
-    const target = this.#target(addr);
-    if (!this.#unix) {
-      const limit = this.#isV6Target(target as Deno.NetAddr)
-        ? MAX_UDP6_PAYLOAD
-        : MAX_UDP4_PAYLOAD;
-      if (data.length > limit) {
-        throw new RangeError(
-          `A UDP datagram over IPv${
-            limit === MAX_UDP4_PAYLOAD ? 4 : 6
-          } carries at most ${limit} bytes, got ${data.length}`,
-        );
-      }
-    }
-    this.#queue.push({ data: data.slice(), addr: target });
-    this.#bufferSize += data.length;
-    if (!this.#sending) {
-      this.#sending = true;
-      this.#flush();
-    }
-    this.#maybePauseProtocol();
-  }
-
-  /** Bytes queued (including the datagram being sent) and not yet sent. */
-  getWriteBufferSize(): number {
-    return this.#bufferSize;
-  }
-
-  /**
-   * Sets the write flow-control marks: `pauseWriting()` when the queued
-   * bytes rise above `high`, `resumeWriting()` when they fall to `low` or
-   * below. Defaults: high 64 KiB, low high/4.
-   */
-  setWriteBufferLimits(limits?: { high?: number; low?: number }): void {
-    // Stricter than the stream transports: finite numbers only.
-    const { high, low } = checkOptions(limits, "limits");
-    if (high !== undefined) checkNumber(high, "high mark");
-    if (low !== undefined) checkNumber(low, "low mark");
-    this.#flow.setLimits(limits);
-    this.#maybePauseProtocol();
-    this.#maybeResumeProtocol();
-  }
-
-  /** The flow-control marks as `[low, high]`. */
-  getWriteBufferLimits(): [low: number, high: number] {
-    return this.#flow.limits;
-  }
-
-  // ---- Multicast ----
-
-  /**
-   * Joins a multicast group (`IP_ADD_MEMBERSHIP`) on the interface with the
-   * given IPv4 address (default `"0.0.0.0"`: the kernel picks one by the
-   * route to the group), or for an IPv6 group the interface index (default
-   * 0). Rejects with `AddrInUse` if already a member there.
-   */
-  addMembership(group: string, iface?: string | number): Promise<void> {
-    return this.#multicast(() => addMembership(this.#conn, group, iface));
-  }
-
-  /** Leaves a multicast group (`IP_DROP_MEMBERSHIP`); `AddrNotAvailable` if not a member. */
-  dropMembership(group: string, iface?: string | number): Promise<void> {
-    return this.#multicast(() => dropMembership(this.#conn, group, iface));
-  }
-
-  /** Sets `IP_MULTICAST_TTL` (0–255; Linux's default is 1). */
-  setMulticastTtl(ttl: number): Promise<void> {
-    return this.#multicast(() => setMulticastTtl(this.#conn, ttl));
-  }
-
-  /**
-   * Sets `IP_MULTICAST_LOOP`: whether this host's own members get the
-   * multicast datagrams this endpoint sends. On by default, as on Linux.
-   */
-  setMulticastLoopback(enabled: boolean): Promise<void> {
-    return this.#multicast(() => setMulticastLoopback(this.#conn, enabled));
-  }
-
-  // ---- internals ----
-
-  async #multicast(operation: () => Promise<void>): Promise<void> {
-    this.#checkOpen();
-    await operation();
-  }
-
-  #checkOpen(): void {
-    if (!this.#closing) return;
-    throw new Deno.errors.BadResource(
-      this.#closedByUser
-        ? "Cannot use a closed datagram transport"
-        : "Cannot use the datagram transport: it was closed after an error",
-      { cause: this.#lostError ?? undefined },
-    );
-  }
-
-  #setRemote(remoteAddr: DatagramAddress): void {
-    if (remoteAddr === null || typeof remoteAddr !== "object") {
-      throw new TypeError(
-        `The remoteAddr must be an object, got ${describe(remoteAddr)}`,
-      );
-    }
-    if (this.#unix) {
-      if (!isUnixAddress(remoteAddr)) {
-        throw new TypeError(
-          "The remoteAddr of a Unix datagram endpoint must be { path }",
-        );
-      }
-      this.#remote = {
-        transport: "unixpacket",
-        path: checkPath(remoteAddr.path),
-      };
-      return;
-    }
-    if (isUnixAddress(remoteAddr)) {
-      throw new TypeError(
-        "The remoteAddr of a UDP endpoint must be { hostname, port }",
-      );
-    }
-    const port = checkDestinationPort(remoteAddr.port, "remoteAddr port");
-    const hostname = remoteAddr.hostname === undefined
-      ? "127.0.0.1"
-      : checkString(remoteAddr.hostname, "remoteAddr hostname");
-    const ip = canonicalIp(hostname);
-    if (ip === null) {
-      throw new TypeError(
-        `The remoteAddr hostname must be an IP address here (createDatagramEndpoint resolves names), got "${hostname}"`,
-      );
-    }
-    this.#remote = { transport: "udp", hostname: ip, port };
-    this.#remoteHost = hostname;
-  }
-
-  /** The Deno address to send to, checked against `remoteAddr`. */
-  #target(addr: DatagramAddress | undefined): Deno.Addr {
-    const remote = this.#remote;
-    if (addr === undefined || addr === null) {
-      if (remote === null) {
-        throw new TypeError(
-          "sendTo() needs an address: this endpoint has no remoteAddr",
-        );
-      }
-      return remote;
-    }
-    if (typeof addr !== "object") {
-      throw new TypeError(
-        `The address must be an object, got ${describe(addr)}`,
-      );
-    }
-    let target: Deno.Addr;
-    if (this.#unix) {
-      if (!isUnixAddress(addr)) {
-        throw new TypeError(
-          "The address of a Unix datagram must be { path }",
-        );
-      }
-      target = { transport: "unixpacket", path: checkPath(addr.path) };
-    } else {
-      if (isUnixAddress(addr)) {
-        throw new TypeError(
-          "The address of a UDP datagram must be { hostname, port }",
-        );
-      }
-      const port = checkDestinationPort(addr.port, "port");
-      const hostname = addr.hostname === undefined
-        ? "127.0.0.1"
-        : checkString(addr.hostname, "hostname");
-      if (hostname.length === 0) {
-        throw new TypeError("The hostname must not be empty");
-      }
-      target = { transport: "udp", hostname, port };
-    }
-    if (remote !== null && !this.#isRemote(target)) {
-      throw new RangeError(
-        `Invalid address: this endpoint sends only to its remoteAddr ${
-          formatAddr(remote)
-        } (leave the address out), got ${formatAddr(target)}`,
-      );
-    }
-    return remote ?? target;
-  }
-
-  #isRemote(addr: Deno.Addr): boolean {
-    const remote = this.#remote!;
-    if (remote.transport === "unixpacket") {
-      return (addr as Deno.UnixAddr).path === remote.path;
-    }
-    const { hostname, port } = addr as Deno.NetAddr;
-    const net = remote as Deno.NetAddr;
-    return port === net.port &&
-      (hostname === this.#remoteHost ||
-        canonicalIp(hostname) === net.hostname);
-  }
-
-  #isV6Target(addr: Deno.NetAddr): boolean {
-    const ip = canonicalIp(addr.hostname);
-    return ip === null ? this.#v6 : ip.includes(":");
-  }
-
-  /** Whether a received datagram's sender passes the remoteAddr filter. */
-  #accepts(addr: Deno.Addr): boolean {
-    const remote = this.#remote;
-    if (remote === null) return true;
-    if (remote.transport === "unixpacket") {
-      return (addr as Deno.UnixAddr).path === remote.path;
-    }
-    const { hostname, port } = addr as Deno.NetAddr;
-    const net = remote as Deno.NetAddr;
-    return port === net.port && canonicalIp(hostname) === net.hostname;
-  }
-
-  /** Calls a protocol callback if the protocol has it (duck typing). */
-  #call(name: ProtocolMethod, ...args: unknown[]): void {
-    const method = (this.#protocol as unknown as Record<string, unknown>)[name];
-    if (typeof method === "function") method.apply(this.#protocol, args);
-  }
-
-  async #flush(): Promise<void> {
-    const conn = this.#conn;
-    while (this.#head < this.#queue.length && !this.#lost) {
-      const { data, addr } = this.#queue[this.#head];
-      let failure: unknown = null;
-      try {
-        const op = conn.send(data, addr);
-        this.#sendOp = op;
-        await op;
-      } catch (error) {
-        failure = error ?? new Error("send failed");
-      } finally {
-        this.#sendOp = null;
-      }
-      if (this.#lost) return;
-      this.#queue[this.#head++] = undefined as unknown as QueuedDatagram;
-      this.#bufferSize -= data.length;
-      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-        this.#queue = this.#queue.slice(this.#head);
-        this.#head = 0;
-      }
-      if (failure !== null) {
-        if (isClosedError(failure)) {
-          this.#fatal(failure, "Fatal write error on datagram transport");
-          return;
-        }
-        try {
-          this.#call("errorReceived", toError(failure));
-        } catch (error) {
-          this.#fatal(error, "Exception in protocol.errorReceived()");
-          return;
-        }
-        if (this.#lost) return;
-      }
-      this.#maybeResumeProtocol();
-    }
-    this.#queue = [];
-    this.#head = 0;
-    this.#sending = false;
-    if (this.#closing && !this.#lost) this.#finish(null);
-  }
-
-  async #receiveLoop(): Promise<void> {
-    const conn = this.#conn;
-    const buffer = new Uint8Array(RECEIVE_SIZE);
-    let errors = 0;
-    while (!this.#closing) {
-      let received: [Uint8Array, Deno.Addr];
-      try {
-        const op = conn.receive(buffer);
-        this.#receiveOp = op;
-        received = await op;
-      } catch (error) {
-        this.#receiveOp = null;
-        if (this.#closing) return;
-        if (isClosedError(error) || ++errors >= MAX_RECEIVE_ERRORS) {
-          this.#fatal(error, "Fatal read error on datagram transport");
-          return;
-        }
-        try {
-          this.#call("errorReceived", toError(error));
-        } catch (exception) {
-          this.#fatal(exception, "Exception in protocol.errorReceived()");
-          return;
-        }
-        continue;
-      }
-      this.#receiveOp = null;
-      errors = 0;
-      if (this.#closing) return;
-      const [view, addr] = received;
-      if (!this.#accepts(addr)) continue;
-      try {
-        this.#call("datagramReceived", view.slice(), addr);
-      } catch (error) {
-        this.#fatal(error, "Exception in protocol.datagramReceived()");
-        return;
-      }
-    }
-  }
-
-  #maybePauseProtocol(): void {
-    this.#flow.pauseIfAbove(this.#bufferSize, this.#writeCallbacks);
-  }
-
-  #maybeResumeProtocol(): void {
-    this.#flow.resumeIfBelow(this.#bufferSize, this.#writeCallbacks);
-  }
-
-  #report(message: string, exception: unknown): void {
-    reportError(this.#loop, this, this.#protocol, message, exception);
-  }
-
-  #fatal(error: unknown, message: string): void {
-    if (this.#lost) return;
-    this.#report(message, error);
-    this.#finish(toError(error));
-  }
-
-  /** Closes the socket now and calls `connectionLost(exc)` once. */
-  #finish(exc: Error | null): void {
-    if (this.#lost) return;
-    this.#lost = true;
-    this.#closing = true;
-    this.#lostError = exc;
-    this.#queue = [];
-    this.#head = 0;
-    this.#bufferSize = 0;
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed.
-    }
-    const ops = [this.#receiveOp, this.#sendOp].filter((op) => op !== null);
-    const settled = ops.length === 0
-      ? Promise.resolve()
-      : Promise.allSettled(ops);
-    settled.then(() => {
-      try {
-        this.#call("connectionLost", exc);
-      } catch (exception) {
-        this.#report("Exception in protocol.connectionLost()", exception);
-      }
-    });
-  }
-}
-
-/** `getExtraInfo("socket")` of a datagram transport: knows the emulated peer. */
-class DatagramSocketView extends TransportSocket {
-  #peer: Deno.Addr | null;
-
-  constructor(conn: Deno.DatagramConn, peer: Deno.Addr | null) {
-    super(conn);
-    this.#peer = peer;
-  }
-
-  /** The `remoteAddr`; throws `NotConnected` without one. */
-  override getPeerName(): Deno.Addr {
-    if (this.#peer === null) {
-      throw new Deno.errors.NotConnected("The socket is not connected");
-    }
-    return this.#peer;
-  }
-}
-
-function formatAddr(addr: Deno.Addr): string {
-  if (addr.transport === "unixpacket" || addr.transport === "unix") {
-    return (addr as Deno.UnixAddr).path ?? "(unbound)";
-  }
-  const { hostname, port } = addr as Deno.NetAddr;
-  return hostname.includes(":")
-    ? `[${hostname}]:${port}`
-    : `${hostname}:${port}`;
-}
-
-/** A port to send to: 1–65535 (port 0 cannot be a destination). */
-function checkDestinationPort(port: unknown, what: string): number {
-  checkPort(port, what);
-  if (port === 0) {
-    throw new RangeError(
-      `The ${what} must be from 1 to 65535 for a destination, got 0`,
-    );
-  }
-  return port as number;
-}
-
-function checkPath(path: unknown): string {
-  checkString(path, "path");
-  if ((path as string).length === 0) {
-    throw new RangeError("The path must not be empty");
-  }
-  return path as string;
-}
-
-function checkBoolean(value: unknown, what: string): boolean | undefined {
-  if (value !== undefined && typeof value !== "boolean") {
-    throw new TypeError(
-      `The ${what} must be a boolean, got ${describe(value)}`,
-    );
-  }
-  return value;
-}
-
-function checkDatagramConn(sock: unknown): asserts sock is Deno.DatagramConn {
-  if (
-    sock === null || typeof sock !== "object" ||
-    typeof (sock as Deno.DatagramConn).receive !== "function" ||
-    typeof (sock as Deno.DatagramConn).send !== "function" ||
-    typeof (sock as Deno.DatagramConn).addr !== "object"
-  ) {
-    throw new TypeError(
-      `The sock must be a Deno.DatagramConn, got ${describe(sock)}`,
-    );
-  }
-}
-
-/** Throws unless `conn` is a `Deno.DatagramConn` an endpoint can run on. */
-function checkUsableConn(conn: unknown): asserts conn is Deno.DatagramConn {
-  checkDatagramConn(conn);
-  const addr = conn.addr;
-  if (addr.transport === "unixpacket" && addr.path !== null) {
-    notSupported(
-      "A Unix datagram endpoint bound to a path",
-      UNIX_RECEIVE_UNSUPPORTED,
-    );
-  }
 }
 
 function isLoopback(ip: string): boolean {
@@ -778,34 +126,77 @@ async function resolveHost(
   return canonicalIp(address) ?? address;
 }
 
+const ENDPOINT_OPTIONS = [
+  "localAddr",
+  "remoteAddr",
+  "family",
+  "reuseAddress",
+  "reusePort",
+  "allowBroadcast",
+  "sock",
+  "path",
+] as const;
+
+/** Address families `family` takes (Linux values, as sockets.ts exports them). */
+const AF_UNSPEC = 0;
+const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+
 /**
- * Starts a datagram transport over `conn` for a new protocol. The entry
- * point for sockets made elsewhere (the `sock` option, and the low-level
- * sockets module's `Socket`); closes `conn` if the factory throws.
+ * Starts a datagram transport over `handle` for a new protocol; closes the
+ * handle if the factory throws.
  */
-export function startDatagramTransport<P extends BaseProtocol>(
+function startEndpoint<P extends BaseProtocol>(
   loop: LoopCore,
-  conn: Deno.DatagramConn,
+  handle: DatagramHandle,
   protocolFactory: () => P,
-  options?: DatagramConnTransportOptions,
+  options: DatagramConnTransportOptions = {},
 ): [DatagramConnTransport, P] {
-  checkUsableConn(conn);
   let protocol: P;
   try {
     protocol = protocolFactory();
   } catch (error) {
-    try {
-      conn.close();
-    } catch {
-      // Already closed.
-    }
+    void handle.close();
     throw error;
   }
-  const transport = new DatagramConnTransport(conn, protocol, {
+  const transport = datagramTransportOverHandle(handle, protocol, {
     loop,
     ...options,
   });
   return [transport, protocol];
+}
+
+function checkFamily(family: unknown): number {
+  if (family === undefined) return AF_UNSPEC;
+  if (typeof family !== "number") {
+    throw new TypeError(
+      `The family must be AF_UNSPEC, AF_INET, AF_INET6 or AF_UNIX, got ${
+        describe(family)
+      }`,
+    );
+  }
+  if (![AF_UNSPEC, AF_INET, AF_INET6, AF_UNIX].includes(family)) {
+    throw new RangeError(
+      `The family must be AF_UNSPEC (0), AF_INET (2), AF_INET6 (10) or AF_UNIX (1), got ${family}`,
+    );
+  }
+  return family;
+}
+
+/** Throws unless the IP literal `ip` belongs to `family` (when one is set). */
+function checkIpFamily(ip: string, family: number, what: string): void {
+  if (family === AF_UNSPEC) return;
+  const v6 = ip.includes(":");
+  if (family === AF_INET6 ? !v6 : v6) {
+    throw new TypeError(
+      `The ${what} ${ip} is not an ${
+        family === AF_INET6 ? "IPv6" : "IPv4"
+      } address, as family ${
+        family === AF_INET6 ? "AF_INET6" : "AF_INET"
+      } asks`,
+    );
+  }
 }
 
 /** `createDatagramEndpoint` for `loop`. */
@@ -814,36 +205,42 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
   protocolFactory: () => P,
   options?: CreateDatagramEndpointOptions,
 ): Promise<[DatagramConnTransport, P]> {
-  // Before anything else: without the flag there is no listenDatagram, and
-  // Deno kills the process for some unstable options (reusePort).
-  requireUnstableNet("createDatagramEndpoint");
   checkFunction(protocolFactory, "protocol factory");
   const {
     localAddr,
     remoteAddr,
+    family: givenFamily,
     reuseAddress,
     reusePort,
     allowBroadcast,
     sock,
     path,
-  } = checkOptions(options);
+  } = checkKnownOptions(
+    options,
+    ENDPOINT_OPTIONS,
+    "createDatagramEndpoint option",
+  );
   checkBoolean(reuseAddress, "reuseAddress option");
   checkBoolean(reusePort, "reusePort option");
   checkBoolean(allowBroadcast, "allowBroadcast option");
+  const family = checkFamily(givenFamily);
+  const backend = currentBackend();
 
   if (sock !== undefined) {
     if (
       localAddr !== undefined || remoteAddr !== undefined ||
-      path !== undefined || reuseAddress || reusePort || allowBroadcast
+      path !== undefined || reuseAddress || reusePort ||
+      allowBroadcast || family !== AF_UNSPEC
     ) {
       throw new TypeError(
-        "The sock option cannot be combined with localAddr, remoteAddr, path, reuseAddress, reusePort or allowBroadcast",
+        "The sock option cannot be combined with localAddr, remoteAddr, path, family, reuseAddress, reusePort or allowBroadcast",
       );
     }
     const adopted = await adoptDatagram(sock);
-    return startDatagramTransport(
+    checkUsableConn(adopted.conn);
+    return startEndpoint(
       loop,
-      adopted.conn,
+      new DenoDatagramHandle(adopted.conn),
       protocolFactory,
       adopted.remoteAddr === undefined
         ? {}
@@ -859,9 +256,14 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
       `The remoteAddr must be an object, got ${describe(remoteAddr)}`,
     );
   }
-  const unix = path !== undefined ||
+  const unix = path !== undefined || family === AF_UNIX ||
     (remoteAddr !== undefined && isUnixAddress(remoteAddr));
   if (unix) {
+    if (family !== AF_UNSPEC && family !== AF_UNIX) {
+      throw new TypeError(
+        "A Unix datagram endpoint (path or remoteAddr { path }) needs family AF_UNIX or none",
+      );
+    }
     if (localAddr !== undefined) {
       throw new TypeError(
         "A Unix datagram endpoint takes path, not localAddr",
@@ -872,24 +274,35 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
         "The remoteAddr of a Unix datagram endpoint must be { path }",
       );
     }
-    if (path !== undefined) {
-      checkPath(path);
-      notSupported(
-        "A Unix datagram endpoint bound to a path",
-        UNIX_RECEIVE_UNSUPPORTED,
+    if (path !== undefined) checkPath(path);
+    if (remoteAddr === undefined && path === undefined) {
+      throw new TypeError(
+        "A Unix datagram endpoint needs path, remoteAddr { path } or both",
       );
     }
-    checkPath((remoteAddr as { path: string }).path);
-    const conn = Deno.listenDatagram({ transport: "unixpacket" });
-    return startDatagramTransport(
+    if (remoteAddr !== undefined) {
+      checkPath((remoteAddr as { path: string }).path);
+    }
+    if (allowBroadcast || reusePort) {
+      throw new TypeError(
+        "allowBroadcast and reusePort do not apply to Unix datagram endpoints",
+      );
+    }
+    const handle = backend.openUnixDatagram(path);
+    return startEndpoint(
       loop,
-      conn,
+      handle,
       protocolFactory,
-      { remoteAddr },
+      remoteAddr === undefined ? {} : { remoteAddr },
     );
   }
 
   // UDP.
+  if (allowBroadcast === false && !backend.features.broadcastOff) {
+    throw new Deno.errors.NotSupported(
+      "allowBroadcast: false is not supported on the Deno backend: Deno sets SO_BROADCAST on every UDP socket (leave it out, or use the native backend)",
+    );
+  }
   let bindHost: string | undefined;
   let bindPort = 0;
   if (localAddr !== undefined) {
@@ -901,25 +314,40 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
     if ("path" in localAddr) {
       throw new TypeError("Unix datagram endpoints take path, not localAddr");
     }
-    if (localAddr.hostname !== undefined) {
-      bindHost = checkHostname(localAddr.hostname, "localAddr hostname");
+    const { hostname, port } = checkKnownOptions(
+      localAddr,
+      ["hostname", "port"],
+      "localAddr field",
+    );
+    if (hostname !== undefined) {
+      bindHost = checkHostname(hostname, "localAddr hostname");
+      const ip = canonicalIp(bindHost);
+      if (ip !== null) checkIpFamily(ip, family, "localAddr hostname");
     }
-    if (localAddr.port !== undefined) {
-      bindPort = checkPort(localAddr.port, "localAddr port");
-    }
+    if (port !== undefined) bindPort = checkPort(port, "localAddr port");
   }
   let remote: DatagramAddress | undefined;
   let remoteHostname: string | undefined;
   if (remoteAddr !== undefined) {
-    const { hostname = "127.0.0.1", port } = remoteAddr as {
-      hostname?: string;
-      port: number;
-    };
+    const { hostname = "127.0.0.1", port } = checkKnownOptions(
+      remoteAddr as { hostname?: string; port: number },
+      ["hostname", "port"],
+      "remoteAddr field",
+    );
     checkDestinationPort(port, "remoteAddr port");
     checkHostname(hostname, "remoteAddr hostname");
     const bindIp = bindHost === undefined ? null : canonicalIp(bindHost);
-    const family = bindIp === null ? undefined : bindIp.includes(":") ? 6 : 4;
-    const ip = await resolveHost(hostname, family);
+    const wanted = family === AF_INET
+      ? 4
+      : family === AF_INET6
+      ? 6
+      : bindIp === null
+      ? undefined
+      : bindIp.includes(":")
+      ? 6
+      : 4;
+    const ip = await resolveHost(hostname, wanted);
+    checkIpFamily(ip, family, "remoteAddr hostname");
     remote = { hostname: ip, port };
     remoteHostname = hostname;
     if (bindHost === undefined) {
@@ -928,27 +356,17 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
         : (isLoopback(ip) ? "127.0.0.1" : "0.0.0.0");
     }
   }
-  let conn: Deno.DatagramConn;
-  try {
-    conn = Deno.listenDatagram({
-      transport: "udp",
-      hostname: bindHost ?? "0.0.0.0",
-      port: bindPort,
-      reuseAddress: reuseAddress === true || reusePort === true,
-      // IP_MULTICAST_LOOP on, as the OS default that asyncio keeps.
-      loopback: true,
-    });
-  } catch (error) {
-    throw hostnameError(error, bindHost ?? "0.0.0.0");
-  }
-  initMulticast(conn, { loopback: true });
-  return startDatagramTransport(
-    loop,
-    conn,
-    protocolFactory,
-    {
-      remoteAddr: remote,
-      remoteHostname,
-    },
-  );
+  const handle = backend.bindUdp({
+    hostname: bindHost ?? (family === AF_INET6 ? "::" : "0.0.0.0"),
+    port: bindPort,
+    reuseAddress: reuseAddress === true,
+    reusePort: reusePort === true,
+    allowBroadcast: allowBroadcast ?? !backend.features.broadcastOff,
+    // IP_MULTICAST_LOOP on, as the OS default that asyncio keeps.
+    loopback: true,
+  });
+  return startEndpoint(loop, handle, protocolFactory, {
+    remoteAddr: remote,
+    remoteHostname,
+  });
 }

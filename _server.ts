@@ -1,11 +1,15 @@
-// The Server returned by createServer/createUnixServer/startServer: accept
-// loops over Deno listeners, the set of live transports, and the lifecycle.
-// Public through transports.ts.
+// The Server returned by createServer/createUnixServer/startServer: accepts
+// on backend listener handles, the set of live transports, and the
+// lifecycle. Public through transports.ts.
 
 import type { BaseProtocol } from "./protocols.ts";
 import type { LoopCore } from "./_loop_core.ts";
-import { StreamTransport } from "./_stream_transport.ts";
-import { TransportSocket } from "./_transport_socket.ts";
+import type { AcceptSink, ListenerHandle, StreamHandle } from "./_backend.ts";
+import {
+  type StreamTransport,
+  transportOverHandle,
+} from "./_stream_transport.ts";
+import { socketView, type TransportSocket } from "./_transport_socket.ts";
 import { checkNumber, checkOptions } from "./_validate.ts";
 
 /** Pause after an accept error (EMFILE and the like), as asyncio does. */
@@ -13,18 +17,18 @@ const ACCEPT_RETRY_DELAY = 100;
 
 /** A connection ready to serve, with its extra transport information. */
 export interface AcceptedConn {
-  conn: Deno.Conn;
+  handle: StreamHandle;
   extra?: Record<string, unknown>;
 }
 
 /** Internal options of {@linkcode Server}. */
 export interface ServerInit {
   loop: LoopCore;
-  listeners: Deno.Listener[];
+  listeners: ListenerHandle[];
   protocolFactory: () => BaseProtocol;
   keepAlive?: boolean;
   /** Prepares an accepted connection (TLS handshake) before it is served. */
-  accept?: (conn: Deno.Conn) => Promise<AcceptedConn>;
+  accept?: (handle: StreamHandle) => Promise<AcceptedConn>;
   /** Extra transport options for accepted connections. */
   canWriteEof?: boolean;
   signal?: AbortSignal;
@@ -57,14 +61,14 @@ export interface ServerInit {
  */
 export class Server {
   #loop: LoopCore;
-  #listeners: Deno.Listener[];
+  #listeners: ListenerHandle[];
   #protocolFactory: () => BaseProtocol;
   #keepAlive: boolean;
-  #accept: ((conn: Deno.Conn) => Promise<AcceptedConn>) | undefined;
+  #accept: ((handle: StreamHandle) => Promise<AcceptedConn>) | undefined;
   #canWriteEof: boolean;
   #serving = false;
   #closed = false;
-  #acceptLoops: Promise<void>[] = [];
+  #listenersClosed: Promise<void>[] = [];
   #handshakes = new Set<Promise<unknown>>();
   #transports = new Set<StreamTransport>();
   #idleWaiters: Array<() => void> = [];
@@ -84,7 +88,14 @@ export class Server {
     this.#keepAlive = init.keepAlive ?? false;
     this.#accept = init.accept;
     this.#canWriteEof = init.canWriteEof ?? true;
-    this.#sockets = this.#listeners.map((l) => new TransportSocket(l));
+    this.#sockets = this.#listeners.map((l) =>
+      socketView({
+        fd: l.fd,
+        options: l.options,
+        localAddr: () => l.addr,
+        remoteAddr: () => undefined,
+      })
+    );
     this.#addrs = this.#listeners.map((l) => l.addr);
     this.#signal = init.signal;
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
@@ -112,7 +123,9 @@ export class Server {
     }
     if (this.#serving) return;
     this.#serving = true;
-    this.#acceptLoops = this.#listeners.map((l) => this.#acceptLoop(l));
+    for (const listener of this.#listeners) {
+      listener.acceptStart(this.#sinkOf(listener));
+    }
   }
 
   /**
@@ -146,13 +159,7 @@ export class Server {
     this.#closed = true;
     this.#serving = false;
     this.#signal?.removeEventListener("abort", this.#onAbort);
-    for (const listener of this.#listeners) {
-      try {
-        listener.close();
-      } catch {
-        // Already closed.
-      }
-    }
+    this.#listenersClosed = this.#listeners.map((l) => l.close());
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
     for (const wake of this.#closeWaiters.splice(0)) wake();
@@ -179,7 +186,7 @@ export class Server {
     ) {
       await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     }
-    await Promise.allSettled(this.#acceptLoops);
+    await Promise.all(this.#listenersClosed);
   }
 
   /**
@@ -233,27 +240,28 @@ export class Server {
     return `Server ${inspect(state, options)}`;
   }
 
-  async #acceptLoop(listener: Deno.Listener): Promise<void> {
-    while (!this.#closed) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
+  /** The accept sink of one listener: serve, or pause after an error. */
+  #sinkOf(listener: ListenerHandle): AcceptSink {
+    return {
+      accepted: (handle) => {
+        if (this.#closed) {
+          void handle.close();
+          return;
+        }
+        this.#attach(handle);
+      },
+      acceptError: (error) => {
         if (this.#closed || error instanceof Deno.errors.BadResource) return;
         this.#loop.callExceptionHandler({
           message: "Error accepting a connection",
           exception: error,
           server: this,
         });
-        await this.#retryPause();
-        continue;
-      }
-      if (this.#closed) {
-        conn.close();
-        return;
-      }
-      this.#attach(conn);
-    }
+        void this.#retryPause().then(() => {
+          if (!this.#closed) listener.acceptStart(this.#sinkOf(listener));
+        });
+      },
+    };
   }
 
   #retryPause(): Promise<void> {
@@ -268,28 +276,20 @@ export class Server {
     });
   }
 
-  #attach(conn: Deno.Conn): void {
+  #attach(handle: StreamHandle): void {
     // asyncio sets TCP_NODELAY on every TCP transport, accepted ones too.
-    if ("setNoDelay" in conn && conn.remoteAddr.transport === "tcp") {
-      (conn as Deno.TcpConn).setNoDelay(true);
-    }
-    if (this.#keepAlive && "setKeepAlive" in conn) {
-      (conn as Deno.TcpConn).setKeepAlive(true);
-    }
+    handle.setNoDelay(true);
+    if (this.#keepAlive) handle.setKeepAlive(true);
     if (this.#accept === undefined) {
-      this.#start(conn);
+      this.#start(handle);
       return;
     }
     const pending = Promise.resolve()
-      .then(() => this.#accept!(conn))
+      .then(() => this.#accept!(handle))
       .then(
-        (accepted) => this.#start(accepted.conn, accepted.extra),
+        (accepted) => this.#start(accepted.handle, accepted.extra),
         (error) => {
-          try {
-            conn.close();
-          } catch {
-            // Already closed.
-          }
+          void handle.close();
           this.#loop.callExceptionHandler({
             message: "Error while setting up an accepted connection",
             exception: error,
@@ -304,12 +304,12 @@ export class Server {
     this.#handshakes.add(pending);
   }
 
-  #start(conn: Deno.Conn, extra?: Record<string, unknown>): void {
+  #start(handle: StreamHandle, extra?: Record<string, unknown>): void {
     let protocol: BaseProtocol;
     try {
       protocol = this.#protocolFactory();
     } catch (error) {
-      conn.close();
+      void handle.close();
       this.#loop.callExceptionHandler({
         message: "Exception in the protocol factory",
         exception: error,
@@ -317,7 +317,7 @@ export class Server {
       });
       return;
     }
-    const transport = new StreamTransport(conn, protocol, {
+    const transport = transportOverHandle(handle, protocol, {
       loop: this.#loop,
       canWriteEof: this.#canWriteEof,
       extra,

@@ -8,10 +8,15 @@ import { Protocol } from "./protocols.ts";
 import {
   StreamTransport,
   type StreamTransportOptions,
+  transportOverHandle,
 } from "./_stream_transport.ts";
 import { type AcceptedConn, Server } from "./_server.ts";
 import type { Socket } from "./sockets.ts";
 import { adoptConn, adoptListener } from "./_adopt_socket.ts";
+import type { ListenerHandle, StreamHandle } from "./_backend.ts";
+import { ConnStreamHandle, DenoListenerHandle } from "./_conn_handles.ts";
+import { currentBackend } from "./_io.ts";
+import { abortReason } from "./_readiness.ts";
 import type { Transport } from "./_transport_types.ts";
 import {
   type ClientTlsSettings,
@@ -23,15 +28,13 @@ import {
 import {
   checkFunction,
   checkHostname,
+  checkKnownOptions,
   checkNumber,
-  checkOptions,
   checkPort,
   checkSignal,
   checkString,
   describe,
-  hostnameError,
   notSupported,
-  requireUnstableNet,
 } from "./_validate.ts";
 
 /** Client TLS options (`tls` of {@linkcode createConnection}). */
@@ -66,12 +69,23 @@ export interface CreateConnectionOptions {
   port?: number;
   /** TLS: `true` for defaults or client options. */
   tls?: boolean | TlsClientOptions;
-  /** Local address to bind: Deno cannot, so it throws `NotSupported`. */
+  /**
+   * Local address to bind before connecting (asyncio's `local_addr`): the
+   * native backend binds it; the Deno backend cannot (`NotSupported`).
+   */
   localAddr?: { hostname?: string; port?: number };
   /** Happy Eyeballs (RFC 8305) attempt delay in ms. */
   happyEyeballsDelay?: number;
-  /** asyncio's `interleave`: Deno orders addresses itself (`NotSupported`). */
+  /**
+   * asyncio's `interleave` (addresses of one family tried before the
+   * other): native backend only; Deno orders addresses itself
+   * (`NotSupported`).
+   */
   interleave?: number;
+  /** `TCP_NODELAY` (default `true`, as asyncio sets it on every connection). */
+  noDelay?: boolean;
+  /** `SO_KEEPALIVE` TCP keep-alive probes (default `false`). */
+  keepAlive?: boolean;
   /**
    * An already connected `Deno.Conn`, or a connected aionet `Socket`
    * (bytes it already received included), to wrap instead of connecting.
@@ -83,13 +97,16 @@ export interface CreateConnectionOptions {
 
 /** Options of {@linkcode createServer}. */
 export interface CreateServerOptions {
-  /** Host or hosts to listen on. Default: Deno's (`"0.0.0.0"`). */
+  /**
+   * Host or hosts to listen on. Default: every interface of both families,
+   * as asyncio (`::` and `0.0.0.0` on one port).
+   */
   hostname?: string | string[];
   /** Port; `0` picks a free one (read it from `server.addrs`). */
   port?: number;
   /** Listen backlog (default 100, as asyncio). */
   backlog?: number;
-  /** `SO_REUSEPORT` (Linux): needs `--unstable-net`. */
+  /** `SO_REUSEPORT` (Linux): on the Deno backend needs `--unstable-net`. */
   reusePort?: boolean;
   /** TLS server options. */
   tls?: TlsServerOptions;
@@ -119,7 +136,10 @@ export interface CreateUnixConnectionOptions {
 export interface CreateUnixServerOptions {
   /** Socket path (a leading `"\0"` names an abstract socket, Linux). */
   path?: string;
-  /** Listen backlog: Deno does not expose it for Unix sockets (accepted, unused). */
+  /**
+   * Listen backlog (default 100): honoured by the native backend; Deno does
+   * not expose it for Unix sockets (checked, then unused there).
+   */
   backlog?: number;
   /** Accept at once (default `true`). */
   startServing?: boolean;
@@ -133,42 +153,82 @@ export interface CreateUnixServerOptions {
   signal?: AbortSignal;
 }
 
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ??
-    new DOMException("The operation was aborted", "AbortError");
+/** Option names of each factory (anything else is a `TypeError`). */
+const CONNECTION_OPTIONS = [
+  "hostname",
+  "port",
+  "tls",
+  "localAddr",
+  "happyEyeballsDelay",
+  "interleave",
+  "noDelay",
+  "keepAlive",
+  "sock",
+  "signal",
+] as const;
+const SERVER_OPTIONS = [
+  "hostname",
+  "port",
+  "backlog",
+  "reusePort",
+  "tls",
+  "startServing",
+  "keepAlive",
+  "sock",
+  "signal",
+] as const;
+const UNIX_CONNECTION_OPTIONS = ["path", "tls", "sock", "signal"] as const;
+const UNIX_SERVER_OPTIONS = [
+  "path",
+  "backlog",
+  "startServing",
+  "cleanupSocket",
+  "sock",
+  "tls",
+  "signal",
+] as const;
+const START_TLS_OPTIONS = [
+  "serverSide",
+  "serverName",
+  "caCerts",
+  "cert",
+  "key",
+  "alpnProtocols",
+  "handshakeTimeout",
+] as const;
+
+/** TCP settings a new connection gets (asyncio: TCP_NODELAY always on). */
+interface ConnSettings {
+  noDelay: boolean;
+  keepAlive: boolean;
 }
 
-function closeQuietly(resource: { close(): void }): void {
-  try {
-    resource.close();
-  } catch {
-    // Already closed.
-  }
-}
-
-/** Wraps `conn` in a transport for a new protocol; closes `conn` on failure. */
+/**
+ * Wraps `handle` in a transport for a new protocol; closes `handle` if the
+ * signal was aborted meanwhile or the factory throws.
+ */
 function startTransport<P extends BaseProtocol>(
   loop: LoopCore,
-  conn: Deno.Conn,
+  handle: StreamHandle,
   protocolFactory: () => P,
   signal: AbortSignal | undefined,
+  settings: ConnSettings,
   options: StreamTransportOptions = {},
 ): [StreamTransport, P] {
   if (signal?.aborted) {
-    closeQuietly(conn);
+    void handle.close();
     throw abortReason(signal);
   }
-  if ("setNoDelay" in conn && conn.remoteAddr.transport === "tcp") {
-    (conn as Deno.TcpConn).setNoDelay(true);
-  }
+  handle.setNoDelay(settings.noDelay);
+  if (settings.keepAlive) handle.setKeepAlive(true);
   let protocol: P;
   try {
     protocol = protocolFactory();
   } catch (error) {
-    closeQuietly(conn);
+    void handle.close();
     throw error;
   }
-  const transport = new StreamTransport(conn, protocol, {
+  const transport = transportOverHandle(handle, protocol, {
     loop,
     ...options,
   });
@@ -176,44 +236,87 @@ function startTransport<P extends BaseProtocol>(
 }
 
 /** A plaintext transport that only carries TLS records for an upgrade. */
-function rawTransport(loop: LoopCore, conn: Deno.Conn): StreamTransport {
-  if ("setNoDelay" in conn && conn.remoteAddr.transport === "tcp") {
-    (conn as Deno.TcpConn).setNoDelay(true);
-  }
-  return new StreamTransport(conn, new Protocol(), { loop });
+function rawTransport(
+  loop: LoopCore,
+  handle: StreamHandle,
+  settings: ConnSettings,
+): StreamTransport {
+  handle.setNoDelay(settings.noDelay);
+  if (settings.keepAlive) handle.setKeepAlive(true);
+  return transportOverHandle(handle, new Protocol(), { loop });
 }
 
-/** Runs client TLS over `conn` and wraps the result for a new protocol. */
+/** Runs client TLS over `handle` and wraps the result for a new protocol. */
 async function startTlsTransport<P extends BaseProtocol>(
   loop: LoopCore,
-  conn: Deno.Conn,
+  handle: StreamHandle,
   protocolFactory: () => P,
   signal: AbortSignal | undefined,
   settings: ClientTlsSettings,
+  connSettings: ConnSettings,
 ): Promise<[StreamTransport, P]> {
   const { conn: secured, extra } = await upgradeTransport(
-    rawTransport(loop, conn),
-    {
-      serverSide: false,
-      client: settings,
-    },
+    rawTransport(loop, handle, connSettings),
+    { serverSide: false, client: settings },
   );
-  return startTransport(loop, secured, protocolFactory, signal, {
-    canWriteEof: false,
-    extra,
-  });
+  return startTransport(
+    loop,
+    new ConnStreamHandle(secured),
+    protocolFactory,
+    signal,
+    { noDelay: false, keepAlive: false },
+    { canWriteEof: false, extra },
+  );
 }
 
 /** The server-side accept step for TLS over any connection (node:tls). */
 function upgradeOnAccept(
   loop: LoopCore,
   settings: ServerTlsSettings,
-): (conn: Deno.Conn) => Promise<AcceptedConn> {
-  return (conn) =>
-    upgradeTransport(rawTransport(loop, conn), {
-      serverSide: true,
-      server: settings,
-    });
+): (handle: StreamHandle) => Promise<AcceptedConn> {
+  return async (handle) => {
+    const { conn, extra } = await upgradeTransport(
+      transportOverHandle(handle, new Protocol(), { loop }),
+      { serverSide: true, server: settings },
+    );
+    return { handle: new ConnStreamHandle(conn), extra };
+  };
+}
+
+/** A user's `sock` for a connection: an aionet Socket or a Deno.Conn. */
+async function connectedHandle(sock: unknown): Promise<StreamHandle> {
+  const conn = await adoptConn(sock);
+  checkConn(conn);
+  return new ConnStreamHandle(conn as Deno.Conn);
+}
+
+/** A user's `sock` for a server: an aionet Socket or a Deno.Listener. */
+async function listeningHandle(sock: unknown): Promise<ListenerHandle> {
+  return new DenoListenerHandle(checkListener(await adoptListener(sock)));
+}
+
+function checkBooleanOption(value: unknown, name: string): boolean | undefined {
+  if (value === undefined || typeof value === "boolean") return value;
+  throw new TypeError(
+    `The ${name} option must be a boolean, got ${describe(value)}`,
+  );
+}
+
+function checkLocalAddr(
+  localAddr: unknown,
+): { hostname?: string; port?: number } | undefined {
+  if (localAddr === undefined) return undefined;
+  const { hostname, port } = checkKnownOptions(
+    localAddr as { hostname?: string; port?: number },
+    ["hostname", "port"],
+    "localAddr field",
+  );
+  return {
+    hostname: hostname === undefined
+      ? undefined
+      : checkHostname(hostname, "localAddr hostname"),
+    port: port === undefined ? undefined : checkPort(port, "localAddr port"),
+  };
 }
 
 /** `createConnection` for `loop`. */
@@ -230,62 +333,70 @@ export async function createConnection<P extends BaseProtocol>(
     localAddr,
     happyEyeballsDelay,
     interleave,
+    noDelay = true,
+    keepAlive = false,
     sock: givenSock,
     signal,
-  } = checkOptions(options);
+  } = checkKnownOptions(options, CONNECTION_OPTIONS, "createConnection option");
   checkSignal(signal);
   const tlsSettings = clientTlsSettings(tls);
-  if (localAddr !== undefined) {
+  const settings: ConnSettings = {
+    noDelay: checkBooleanOption(noDelay, "noDelay")!,
+    keepAlive: checkBooleanOption(keepAlive, "keepAlive")!,
+  };
+  const local = checkLocalAddr(localAddr);
+  const backend = currentBackend();
+  if (local !== undefined && !backend.features.localBind) {
     notSupported(
       "localAddr",
-      "Deno.connect cannot bind a local address before connecting",
+      "Deno.connect cannot bind a local address before connecting (the native backend can: see native.ts)",
     );
   }
   if (interleave !== undefined) {
-    notSupported(
-      "interleave",
-      "Deno.connect orders the addresses itself; use happyEyeballsDelay",
-    );
+    checkNumber(interleave, "interleave", 1);
+    if (!backend.features.interleave) {
+      notSupported(
+        "interleave",
+        "Deno.connect orders the addresses itself; use happyEyeballsDelay",
+      );
+    }
   }
   if (signal?.aborted) throw abortReason(signal);
   if (givenSock !== undefined) {
     if (hostname !== undefined || port !== undefined) {
       throw new TypeError("The hostname and port cannot be given with sock");
     }
-    const sock = await adoptConn(givenSock);
-    checkConn(sock);
+    const handle = await connectedHandle(givenSock);
     if (tlsSettings === null) {
-      return startTransport(loop, sock, protocolFactory, signal);
+      return startTransport(loop, handle, protocolFactory, signal, settings);
     }
-    return startTlsTransport(loop, sock, protocolFactory, signal, tlsSettings);
-  }
-  const connectOptions: Deno.ConnectOptions = {
-    hostname: hostname === undefined ? "127.0.0.1" : checkHostname(hostname),
-    port: checkPort(port),
-    transport: "tcp",
-  };
-  if (happyEyeballsDelay !== undefined) {
-    connectOptions.autoSelectFamily = true;
-    connectOptions.autoSelectFamilyAttemptDelay = checkNumber(
-      happyEyeballsDelay,
-      "happyEyeballsDelay",
+    return startTlsTransport(
+      loop,
+      handle,
+      protocolFactory,
+      signal,
+      tlsSettings,
+      settings,
     );
   }
-  if (signal !== undefined) connectOptions.signal = signal;
-  let conn: Deno.TcpConn;
-  try {
-    conn = await Deno.connect(connectOptions);
-  } catch (error) {
-    if (signal?.aborted) throw abortReason(signal);
-    throw hostnameError(error, connectOptions.hostname!);
-  }
-  if (tlsSettings === null) {
-    return startTransport(loop, conn, protocolFactory, signal);
-  }
-  return startTlsTransport(loop, conn, protocolFactory, signal, {
-    ...tlsSettings,
-    serverName: tlsSettings.serverName ?? connectOptions.hostname,
+  const host = hostname === undefined ? "127.0.0.1" : checkHostname(hostname);
+  const handle = await backend.connectTcp({
+    hostname: host,
+    port: checkPort(port),
+    localAddr: local,
+    happyEyeballsDelay: happyEyeballsDelay === undefined
+      ? undefined
+      : checkNumber(happyEyeballsDelay, "happyEyeballsDelay"),
+    interleave,
+    signal,
   });
+  if (tlsSettings === null) {
+    return startTransport(loop, handle, protocolFactory, signal, settings);
+  }
+  return startTlsTransport(loop, handle, protocolFactory, signal, {
+    ...tlsSettings,
+    serverName: tlsSettings.serverName ?? host,
+  }, settings);
 }
 
 function checkConn(sock: unknown): void {
@@ -318,6 +429,69 @@ function checkBacklog(backlog: unknown): number {
   return value;
 }
 
+/**
+ * Listens on every interface of both families, as asyncio with no host:
+ * on the native backend an IPv6-only `::` socket and a `0.0.0.0` socket on
+ * one port. Deno cannot set IPV6_V6ONLY, so there `::` listens on both
+ * families when the kernel allows it (`net.ipv6.bindv6only=0`, Linux's
+ * default), and `0.0.0.0` is added on the same port when it does not.
+ */
+function listenEverywhere(
+  port: number,
+  backlog: number,
+  reusePort: boolean,
+): ListenerHandle[] {
+  const backend = currentBackend();
+  const options = { port, backlog, reusePort };
+  if (backend.features.realFds) {
+    const v4 = backend.listenTcp({ ...options, hostname: "0.0.0.0" });
+    const { port: picked } = v4.addr as Deno.NetAddr;
+    try {
+      const v6 = backend.listenTcp({
+        ...options,
+        port: picked,
+        hostname: "::",
+        ipv6Only: true,
+      });
+      return [v6, v4];
+    } catch (error) {
+      if (!isNoIpv6(error)) {
+        void v4.close();
+        throw error;
+      }
+      return [v4];
+    }
+  }
+  let v6: ListenerHandle;
+  try {
+    v6 = backend.listenTcp({ ...options, hostname: "::" });
+  } catch (error) {
+    if (!isNoIpv6(error)) throw error;
+    return [backend.listenTcp({ ...options, hostname: "0.0.0.0" })];
+  }
+  const { port: picked } = v6.addr as Deno.NetAddr;
+  try {
+    // Succeeds only where `::` took IPv6 alone (bindv6only=1).
+    return [
+      v6,
+      backend.listenTcp({ ...options, port: picked, hostname: "0.0.0.0" }),
+    ];
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) return [v6];
+    void v6.close();
+    throw error;
+  }
+}
+
+/** Whether `error` says this host has no IPv6 to listen on. */
+function isNoIpv6(error: unknown): boolean {
+  return error instanceof Deno.errors.AddrNotAvailable ||
+    (error instanceof Error &&
+      /address family not supported|EAFNOSUPPORT|os error 97/i.test(
+        error.message,
+      ));
+}
+
 /** `createServer` for `loop`. */
 export async function createServer(
   loop: LoopCore,
@@ -325,81 +499,80 @@ export async function createServer(
   options?: CreateServerOptions,
 ): Promise<Server> {
   checkFunction(protocolFactory, "protocol factory");
-  const sock = await adoptListener(checkOptions(options).sock);
-  return serve(loop, protocolFactory, { ...options, sock });
-}
-
-function serve(
-  loop: LoopCore,
-  protocolFactory: () => BaseProtocol,
-  options: CreateServerOptions & { sock?: Deno.Listener },
-): Server {
   const {
     hostname,
     port = 0,
     backlog = 100,
-    reusePort,
+    reusePort = false,
     tls,
     startServing = true,
     keepAlive,
     sock,
     signal,
-  } = checkOptions(options);
+  } = checkKnownOptions(options, SERVER_OPTIONS, "createServer option");
+  // Every argument is checked before a given sock is taken over.
   checkSignal(signal);
   const tlsSettings = serverTlsSettings(tls);
-  if (signal?.aborted) throw abortReason(signal);
-  let listeners: Deno.Listener[];
-  let accept: ((conn: Deno.Conn) => Promise<AcceptedConn>) | undefined;
-  if (sock !== undefined) {
-    if (hostname !== undefined || options?.port !== undefined) {
-      throw new TypeError("The hostname and port cannot be given with sock");
-    }
-    listeners = [checkListener(sock)];
-  } else {
-    checkPort(port);
-    const tcpBacklog = checkBacklog(backlog);
-    if (reusePort) requireUnstableNet("reusePort");
-    const hostnames = hostname === undefined
-      ? [undefined]
-      : Array.isArray(hostname)
-      ? hostname
-      : [hostname];
-    if (hostnames.length === 0) {
-      throw new RangeError("The hostname list must not be empty");
-    }
-    for (const h of hostnames) if (h !== undefined) checkHostname(h);
-    listeners = [];
-    try {
-      for (const h of hostnames) {
-        const listenOptions: Deno.TcpListenOptions & { reusePort?: boolean } = {
-          port,
-          tcpBacklog,
-        };
-        if (h !== undefined) listenOptions.hostname = h;
-        if (reusePort) listenOptions.reusePort = true;
-        try {
-          listeners.push(Deno.listen(listenOptions));
-        } catch (error) {
-          throw hostnameError(error, h ?? "0.0.0.0");
-        }
-      }
-    } catch (error) {
-      listeners.forEach(closeQuietly);
-      throw error;
-    }
+  checkBooleanOption(reusePort, "reusePort");
+  checkBooleanOption(keepAlive, "keepAlive");
+  if (
+    sock !== undefined &&
+    (hostname !== undefined || options?.port !== undefined)
+  ) {
+    throw new TypeError("The hostname and port cannot be given with sock");
   }
-  if (tlsSettings !== null) accept = upgradeOnAccept(loop, tlsSettings);
+  if (signal?.aborted) throw abortReason(signal);
+  const listeners = sock !== undefined
+    ? [await listeningHandle(sock)]
+    : listenTcp(hostname, port, backlog, reusePort);
   const server = new Server({
     loop,
     listeners,
     protocolFactory,
     keepAlive: keepAlive ?? false,
-    accept,
+    accept: tlsSettings === null
+      ? undefined
+      : upgradeOnAccept(loop, tlsSettings),
     canWriteEof: tlsSettings === null,
     signal,
   });
   if (startServing) server.startServing();
   return server;
+}
+
+/** The listeners of `createServer` for `hostname` (one per host). */
+function listenTcp(
+  hostname: string | string[] | undefined,
+  port: unknown,
+  backlog: unknown,
+  reusePort: boolean,
+): ListenerHandle[] {
+  checkPort(port);
+  const tcpBacklog = checkBacklog(backlog);
+  if (hostname === undefined) {
+    return listenEverywhere(port as number, tcpBacklog, reusePort);
+  }
+  const hostnames = Array.isArray(hostname) ? hostname : [hostname];
+  if (hostnames.length === 0) {
+    throw new RangeError("The hostname list must not be empty");
+  }
+  for (const h of hostnames) checkHostname(h);
+  const backend = currentBackend();
+  const listeners: ListenerHandle[] = [];
+  try {
+    for (const h of hostnames) {
+      listeners.push(backend.listenTcp({
+        hostname: h,
+        port: port as number,
+        backlog: tcpBacklog,
+        reusePort,
+      }));
+    }
+  } catch (error) {
+    for (const listener of listeners) void listener.close();
+    throw error;
+  }
+  return listeners;
 }
 
 /** `createUnixConnection` for `loop`. */
@@ -409,48 +582,39 @@ export async function createUnixConnection<P extends BaseProtocol>(
   options: CreateUnixConnectionOptions,
 ): Promise<[StreamTransport, P]> {
   checkFunction(protocolFactory, "protocol factory");
-  const { path, tls, sock: givenSock, signal } = checkOptions(options);
+  const { path, tls, sock: givenSock, signal } = checkKnownOptions(
+    options,
+    UNIX_CONNECTION_OPTIONS,
+    "createUnixConnection option",
+  );
   checkSignal(signal);
   const tlsSettings = clientTlsSettings(tls);
   if (tlsSettings !== null && tlsSettings.serverName === undefined) {
     throw new TypeError("TLS over a Unix socket needs tls.serverName");
   }
   if (signal?.aborted) throw abortReason(signal);
-  let conn: Deno.Conn;
+  let handle: StreamHandle;
   if (givenSock !== undefined) {
     if (path !== undefined) {
       throw new TypeError("The path cannot be given with sock");
     }
-    const sock = await adoptConn(givenSock);
-    checkConn(sock);
-    conn = sock;
+    handle = await connectedHandle(givenSock);
   } else {
     checkPath(path);
-    conn = await connectUnix(path!, signal);
+    handle = await currentBackend().connectUnix(path!, signal);
   }
+  const settings = { noDelay: false, keepAlive: false };
   if (tlsSettings === null) {
-    return startTransport(loop, conn, protocolFactory, signal);
+    return startTransport(loop, handle, protocolFactory, signal, settings);
   }
-  return startTlsTransport(loop, conn, protocolFactory, signal, tlsSettings);
-}
-
-async function connectUnix(
-  path: string,
-  signal: AbortSignal | undefined,
-): Promise<Deno.Conn> {
-  const connecting = Deno.connect({ transport: "unix", path });
-  if (signal === undefined) return await connecting;
-  const { promise: aborted, reject } = Promise.withResolvers<never>();
-  const onAbort = () => reject(abortReason(signal));
-  signal.addEventListener("abort", onAbort, { once: true });
-  try {
-    return await Promise.race([connecting, aborted]);
-  } catch (error) {
-    connecting.then(closeQuietly, () => {});
-    throw error;
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-  }
+  return startTlsTransport(
+    loop,
+    handle,
+    protocolFactory,
+    signal,
+    tlsSettings,
+    settings,
+  );
 }
 
 function checkPath(path: unknown): string {
@@ -488,33 +652,38 @@ export async function createUnixServer(
   checkFunction(protocolFactory, "protocol factory");
   const {
     path,
-    backlog,
+    backlog = 100,
     startServing = true,
     cleanupSocket = true,
     tls,
+    sock,
     signal,
-  } = checkOptions(options);
-  const sock = await adoptListener(checkOptions(options).sock);
+  } = checkKnownOptions(
+    options,
+    UNIX_SERVER_OPTIONS,
+    "createUnixServer option",
+  );
+  // Every argument is checked before a given sock is taken over.
   checkSignal(signal);
   const tlsSettings = serverTlsSettings(tls);
-  if (backlog !== undefined) checkBacklog(backlog);
+  const unixBacklog = checkBacklog(backlog);
   if (cleanupSocket === false) {
     notSupported(
       "cleanupSocket: false",
       "Deno removes the socket file when a Unix listener closes",
     );
   }
+  if (sock !== undefined && path !== undefined) {
+    throw new TypeError("The path cannot be given with sock");
+  }
+  if (sock === undefined) checkPath(path);
   if (signal?.aborted) throw abortReason(signal);
-  let listener: Deno.Listener;
+  let listener: ListenerHandle;
   if (sock !== undefined) {
-    if (path !== undefined) {
-      throw new TypeError("The path cannot be given with sock");
-    }
-    listener = checkListener(sock);
+    listener = await listeningHandle(sock);
   } else {
-    checkPath(path);
     removeStaleSocket(path!);
-    listener = Deno.listen({ transport: "unix", path: path! });
+    listener = currentBackend().listenUnix(path!, unixBacklog);
   }
   const server = new Server({
     loop,
@@ -529,16 +698,6 @@ export async function createUnixServer(
   if (startServing) server.startServing();
   return server;
 }
-
-const START_TLS_OPTIONS = [
-  "serverSide",
-  "serverName",
-  "caCerts",
-  "cert",
-  "key",
-  "alpnProtocols",
-  "handshakeTimeout",
-];
 
 /** Options of {@linkcode startTls}. */
 export interface StartTlsOptions {
@@ -577,14 +736,6 @@ export async function startTls(
       `The protocol must be an object, got ${describe(protocol)}`,
     );
   }
-  const checked = checkOptions(options);
-  for (const name of Object.keys(checked)) {
-    if (!START_TLS_OPTIONS.includes(name)) {
-      throw new TypeError(
-        `Unknown startTls option "${name}" (certificate checks cannot be turned off)`,
-      );
-    }
-  }
   const {
     serverSide = false,
     serverName,
@@ -593,7 +744,11 @@ export async function startTls(
     key,
     alpnProtocols,
     handshakeTimeout,
-  } = checked;
+  } = checkKnownOptions(
+    options,
+    START_TLS_OPTIONS,
+    "startTls option (certificate checks cannot be turned off)",
+  );
   if (transport.isClosing()) {
     throw new Deno.errors.BadResource("Cannot start TLS on a closed transport");
   }
@@ -617,7 +772,7 @@ export async function startTls(
       })!,
     };
   const { conn, extra } = await upgradeTransport(transport, upgrade);
-  return new StreamTransport(conn, protocol, {
+  return transportOverHandle(new ConnStreamHandle(conn), protocol, {
     loop,
     canWriteEof: false,
     extra,

@@ -1,12 +1,14 @@
-// The stream transport over a Deno.Conn (TCP, Unix, TLS): read loop, write
-// queue with coalescing and flow control, and the connection's lifecycle.
-// Public through transports.ts.
+// The stream transport over a backend stream handle (TCP, Unix, TLS): the
+// read side as the handle's sink, the write queue with coalescing and flow
+// control, and the connection's lifecycle. Public through transports.ts.
 
 import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
 import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import { assertBytes, checkOptions } from "./_validate.ts";
 import type { Transport } from "./_transport_types.ts";
-import { TransportSocket } from "./_transport_socket.ts";
+import { socketView } from "./_transport_socket.ts";
+import type { ReadSink, StreamHandle } from "./_backend.ts";
+import { ConnStreamHandle } from "./_conn_handles.ts";
 import {
   callEofReceived,
   checkChunks,
@@ -55,11 +57,32 @@ function copyToPool(source: Uint8Array): Uint8Array {
   return view;
 }
 
+/**
+ * The read buffer of a connection whose backend reads synchronously
+ * (native): every read lands here and is copied out at once, so no
+ * connection holds memory of its own between reads.
+ */
+let scratch: Uint8Array | null = null;
+
 let peerEofSeen: (transport: StreamTransport) => boolean;
+let overHandle: (
+  handle: StreamHandle,
+  protocol: BaseProtocol,
+  options?: StreamTransportOptions,
+) => StreamTransport;
 
 /** Whether the peer's EOF has reached `transport` (internal: startTls). */
 export function peerClosedWrite(transport: StreamTransport): boolean {
   return peerEofSeen(transport);
+}
+
+/** A transport over a backend handle (internal: the factories). */
+export function transportOverHandle(
+  handle: StreamHandle,
+  protocol: BaseProtocol,
+  options?: StreamTransportOptions,
+): StreamTransport {
+  return overHandle(handle, protocol, options);
 }
 
 /** Options of {@linkcode StreamTransport}. */
@@ -101,7 +124,8 @@ export interface StreamTransportOptions {
  * ```
  */
 export class StreamTransport implements Transport {
-  #conn: Deno.Conn;
+  static #pendingHandle: StreamHandle | null = null;
+  #handle: StreamHandle;
   #protocol: BaseProtocol;
   #loop: LoopCore;
   #extra: Record<string, unknown>;
@@ -118,22 +142,41 @@ export class StreamTransport implements Transport {
 
   static {
     peerEofSeen = (transport) => transport.#eofSeen;
+    overHandle = (handle, protocol, options) => {
+      StreamTransport.#pendingHandle = handle;
+      try {
+        return new StreamTransport(
+          null as unknown as Deno.Conn,
+          protocol,
+          options,
+        );
+      } finally {
+        StreamTransport.#pendingHandle = null;
+      }
+    };
   }
 
-  // Reading.
+  // Reading: the handle calls the sink; the protocol (and whether it is
+  // buffered) that gave the buffer of the read in flight is remembered, as
+  // setProtocol() may switch protocols meanwhile.
   #readPaused = false;
-  #wakeReader: (() => void) | null = null;
   #readBuffer: Uint8Array | null = null;
   #readSize = FIRST_READ_SIZE;
   #slab: Uint8Array | null = null;
   #slabOffset = 0;
-  #readOp: Promise<unknown> | null = null;
+  #readProtocol: BaseProtocol | null = null;
+  #readBuffered = false;
+  #sink: ReadSink = {
+    readBuffer: () => this.#nextReadBuffer(),
+    readDone: (buffer, n) => this.#readDone(buffer, n),
+    readEof: () => this.#readEof(),
+    readError: (error) => this.#readError(error),
+  };
 
   // Writing: bytes accumulate in #pending while one write is in flight.
   #pending = new CoalescingBuffer();
   #inflightRemaining = 0;
   #writing = false;
-  #writeOp: Promise<unknown> | null = null;
   /** `#flush` bound once: write() schedules it without a new closure. */
   #flushTask = () => void this.#flush();
   #flow = new WriteFlow((message, exception) =>
@@ -153,7 +196,8 @@ export class StreamTransport implements Transport {
       onLost,
       callConnectionMade = true,
     } = checkOptions(options);
-    this.#conn = conn;
+    this.#handle = StreamTransport.#pendingHandle ?? new ConnStreamHandle(conn);
+    StreamTransport.#pendingHandle = null;
     this.#protocol = protocol;
     this.#loop = loop ?? currentLoop();
     this.#extra = extra;
@@ -165,7 +209,9 @@ export class StreamTransport implements Transport {
       this.#fatal(error, "Exception in protocol.connectionMade()");
       return;
     }
-    if (!this.#closing) this.#readLoop();
+    if (!this.#closing && !this.#readPaused) {
+      this.#handle.readStart(this.#sink);
+    }
   }
 
   // ---- BaseTransport ----
@@ -182,9 +228,9 @@ export class StreamTransport implements Transport {
       case "sockname":
         return this.#address("localAddr") ?? fallback;
       case "socket":
-        return new TransportSocket(this.#conn);
+        return socketView(this.#handle);
       case "conn":
-        return this.#conn;
+        return this.#handle.resource ?? fallback;
     }
     return Object.hasOwn(this.#extra, name) ? this.#extra[name] : fallback;
   }
@@ -199,7 +245,7 @@ export class StreamTransport implements Transport {
     if (this.#closing) return;
     this.#closing = true;
     this.#closedByUser = true;
-    this.#wake();
+    this.#handle.readStop();
     if (!this.#writing) this.#finish(null);
   }
 
@@ -222,15 +268,16 @@ export class StreamTransport implements Transport {
 
   /** Stops reading: no `dataReceived` until `resumeReading()`. */
   pauseReading(): void {
-    if (this.#closing) return;
+    if (this.#closing || this.#readPaused) return;
     this.#readPaused = true;
+    this.#handle.readStop();
   }
 
   /** Resumes reading after `pauseReading()`. */
   resumeReading(): void {
     if (this.#closing || !this.#readPaused) return;
     this.#readPaused = false;
-    this.#wake();
+    this.#handle.readStart(this.#sink);
   }
 
   // ---- WriteTransport ----
@@ -277,7 +324,7 @@ export class StreamTransport implements Transport {
   /** Closes at once, discarding the write buffer; `connectionLost(null)` follows. */
   abort(): void {
     this.#closedByUser = true;
-    this.#finish(null);
+    this.#finish(null, true);
   }
 
   /**
@@ -323,11 +370,7 @@ export class StreamTransport implements Transport {
   // ---- internals ----
 
   #address(key: "remoteAddr" | "localAddr"): Deno.Addr | undefined {
-    try {
-      return this.#conn[key];
-    } catch {
-      return undefined;
-    }
+    return this.#handle[key]();
   }
 
   #checkWritable(): void {
@@ -345,7 +388,7 @@ export class StreamTransport implements Transport {
   }
 
   async #flush(): Promise<void> {
-    const conn = this.#conn;
+    const handle = this.#handle;
     try {
       while (this.#pending.length > 0 && !this.#lost) {
         const buffer = this.#pending.take();
@@ -353,11 +396,10 @@ export class StreamTransport implements Transport {
         this.#inflightRemaining = length;
         let offset = 0;
         while (offset < length) {
-          const op = conn.write(
+          const written = handle.write(
             offset === 0 ? buffer : buffer.subarray(offset),
           );
-          this.#writeOp = op;
-          offset += await op;
+          offset += typeof written === "number" ? written : await written;
           this.#inflightRemaining = length - offset;
           if (this.#lost) return;
           this.#maybeResumeProtocol();
@@ -368,8 +410,6 @@ export class StreamTransport implements Transport {
       this.#inflightRemaining = 0;
       if (!this.#lost) this.#fatal(error, "Fatal write error on transport");
       return;
-    } finally {
-      this.#writeOp = null;
     }
     this.#writing = false;
     if (this.#lost) return;
@@ -378,7 +418,7 @@ export class StreamTransport implements Transport {
   }
 
   #shutdownWrite(): void {
-    this.#conn.closeWrite().catch((error) => {
+    this.#handle.shutdownWrite().catch((error) => {
       if (!this.#lost) this.#fatal(error, "Fatal error on writeEof()");
     });
   }
@@ -391,86 +431,66 @@ export class StreamTransport implements Transport {
     this.#flow.resumeIfBelow(this.getWriteBufferSize(), this.#protocol);
   }
 
-  #wake(): void {
-    const wake = this.#wakeReader;
-    if (wake !== null) {
-      this.#wakeReader = null;
-      wake();
-    }
-  }
-
-  /** Resolves once reading may go on (not paused), or the transport closes. */
-  #waitForResume(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#wakeReader = resolve;
-    });
-  }
-
-  async #readLoop(): Promise<void> {
-    const conn = this.#conn;
-    while (!this.#closing) {
-      if (this.#readPaused) {
-        await this.#waitForResume();
-        continue;
+  /** The sink's `readBuffer`: the protocol's buffer, or one of ours. */
+  #nextReadBuffer(): Uint8Array {
+    const protocol = this.#protocol;
+    const buffered = isBuffered(protocol);
+    this.#readProtocol = protocol;
+    this.#readBuffered = buffered;
+    if (buffered) {
+      try {
+        return getProtocolBuffer(protocol as BufferedProtocol, -1);
+      } catch (error) {
+        this.#fatal(error, "Exception in protocol.getBuffer()");
+        return new Uint8Array(1);
       }
-      const protocol = this.#protocol;
-      const buffered = isBuffered(protocol);
-      let buffer: Uint8Array;
-      if (buffered) {
-        try {
-          buffer = getProtocolBuffer(protocol as BufferedProtocol, -1);
-        } catch (error) {
-          this.#fatal(error, "Exception in protocol.getBuffer()");
-          return;
-        }
+    }
+    if (this.#handle.syncReads) return scratch ??= new Uint8Array(SLAB_SIZE);
+    return this.#readBuffer ??= this.#newReadBuffer();
+  }
+
+  /** The sink's `readDone`: `n` bytes in `buffer`, for the protocol. */
+  #readDone(buffer: Uint8Array, n: number): void {
+    if (this.#closing) return;
+    const protocol = this.#readProtocol!;
+    const buffered = this.#readBuffered;
+    // setProtocol() may have switched protocols while the read was in
+    // flight: deliver in the form the current protocol takes.
+    const current = this.#protocol;
+    const currentBuffered = current === protocol
+      ? buffered
+      : isBuffered(current);
+    try {
+      if (currentBuffered && buffered && current === protocol) {
+        (current as BufferedProtocol).bufferUpdated(n);
+      } else if (currentBuffered) {
+        feedBuffered(current as BufferedProtocol, buffer.subarray(0, n));
       } else {
-        buffer = this.#readBuffer ??= this.#newReadBuffer();
-      }
-      let n: number | null;
-      try {
-        const op = conn.read(buffer);
-        this.#readOp = op;
-        n = await op;
-      } catch (error) {
-        this.#readOp = null;
-        if (!this.#closing) this.#fatal(error, "Fatal read error on transport");
-        return;
-      }
-      this.#readOp = null;
-      if (this.#closing) return;
-      if (n === 0) continue;
-      // A read that was in flight when pauseReading() was called: hold its
-      // data or its EOF until resumeReading().
-      while (this.#readPaused && !this.#closing) await this.#waitForResume();
-      if (this.#closing) return;
-      if (n === null) {
-        this.#eofReceived();
-        return;
-      }
-      // setProtocol() may have switched protocols while the read was in
-      // flight: deliver in the form the current protocol takes.
-      const current = this.#protocol;
-      const currentBuffered = isBuffered(current);
-      try {
-        if (currentBuffered && buffered && current === protocol) {
-          (current as BufferedProtocol).bufferUpdated(n);
-        } else if (currentBuffered) {
-          feedBuffered(current as BufferedProtocol, buffer.subarray(0, n));
-        } else {
-          (current as Protocol).dataReceived(
-            buffered ? buffer.slice(0, n) : this.#takeRead(buffer, n),
-          );
-        }
-      } catch (error) {
-        this.#fatal(
-          error,
-          `Exception in protocol.${
-            currentBuffered ? "bufferUpdated" : "dataReceived"
-          }()`,
+        (current as Protocol).dataReceived(
+          buffered
+            ? buffer.slice(0, n)
+            : this.#handle.syncReads
+            ? takeScratch(buffer, n)
+            : this.#takeRead(buffer, n),
         );
-        return;
       }
+    } catch (error) {
+      this.#fatal(
+        error,
+        `Exception in protocol.${
+          currentBuffered ? "bufferUpdated" : "dataReceived"
+        }()`,
+      );
     }
+  }
+
+  #readEof(): void {
+    if (this.#closing) return;
+    this.#eofReceived();
+  }
+
+  #readError(error: Error): void {
+    if (!this.#closing) this.#fatal(error, "Fatal read error on transport");
   }
 
   /** The buffer for the next read: a new one, or the rest of the slab. */
@@ -540,8 +560,11 @@ export class StreamTransport implements Transport {
     this.#finish(toError(error));
   }
 
-  /** Closes the connection now and calls `connectionLost(exc)` once. */
-  #finish(exc: Error | null): void {
+  /**
+   * Closes the connection now (with a reset where the backend can, for
+   * `abort()`) and calls `connectionLost(exc)` once nothing is in flight.
+   */
+  #finish(exc: Error | null, reset = false): void {
     if (this.#lost) return;
     this.#lost = true;
     this.#closing = true;
@@ -549,17 +572,8 @@ export class StreamTransport implements Transport {
     this.#pending.clear();
     this.#readBuffer = null;
     this.#slab = null;
-    this.#wake();
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed.
-    }
-    const ops = [this.#readOp, this.#writeOp].filter((op) => op !== null);
-    const settled = ops.length === 0
-      ? Promise.resolve()
-      : Promise.allSettled(ops);
-    settled.then(() => {
+    const closed = reset ? this.#handle.abort() : this.#handle.close();
+    closed.then(() => {
       this.#inflightRemaining = 0;
       try {
         this.#protocol.connectionLost(exc);
@@ -569,4 +583,12 @@ export class StreamTransport implements Transport {
       this.#onLost?.(this);
     });
   }
+}
+
+/**
+ * The `n` bytes just read into the shared scratch buffer, as an array the
+ * protocol owns: small reads go to the pool, others get exactly their size.
+ */
+function takeScratch(buffer: Uint8Array, n: number): Uint8Array {
+  return n <= POOL_MAX ? copyToPool(buffer.subarray(0, n)) : buffer.slice(0, n);
 }

@@ -1024,7 +1024,7 @@ Deno.test("multicast is NotSupported on a Unix datagram endpoint", async () => {
 Deno.test("without --unstable-net: a clear NotSupported naming the flag", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const module = new URL("../_datagram.ts", import.meta.url).href;
+    const module = new URL("../transports.ts", import.meta.url).href;
     const script = `${dir}/no_flag.ts`;
     await Deno.writeTextFile(
       script,

@@ -1,0 +1,240 @@
+// The Deno-ops backend, aionet's default: sockets opened with Deno.connect,
+// Deno.listen and Deno.listenDatagram (the only module that calls them),
+// wrapped in the handles of _conn_handles.ts. Permissions are Deno's own:
+// every open goes through Deno's permission checks.
+
+import type {
+  Backend,
+  BindUdpOptions,
+  ConnectTcpOptions,
+  DatagramHandle,
+  ListenerHandle,
+  ListenTcpOptions,
+  SocketImpl,
+  StreamHandle,
+} from "./_backend.ts";
+import {
+  ConnStreamHandle,
+  DenoDatagramHandle,
+  DenoListenerHandle,
+} from "./_conn_handles.ts";
+import { initMulticast } from "./_multicast.ts";
+import { abortReason } from "./_readiness.ts";
+import {
+  hostnameError,
+  notSupported,
+  requireUnstableNet,
+} from "./_validate.ts";
+
+/** Why Unix datagram sockets bound to a path cannot be offered. */
+export const UNIX_RECEIVE_UNSUPPORTED =
+  "Deno cannot send on a unixpacket socket while a receive is pending (the send fails with Busy: Socket already in use), and a bound endpoint always has a receive pending. An unbound endpoint (remoteAddr: { path } without path) can send";
+
+function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Races `connecting` with `signal`; a connection that wins late is closed. */
+async function abortable<T extends { close(): void }>(
+  connecting: Promise<T>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (signal === undefined) return await connecting;
+  const { promise: aborted, reject } = Promise.withResolvers<never>();
+  const onAbort = () => reject(abortReason(signal));
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await Promise.race([connecting, aborted]);
+  } catch (error) {
+    connecting.then(closeQuietly, () => {});
+    throw error;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** The raw Deno operations, for the emulated sockets of the sockets module. */
+export interface DenoSocketOps {
+  connectTcp(
+    hostname: string,
+    port: number,
+    signal?: AbortSignal,
+  ): Promise<Deno.TcpConn>;
+  connectUnix(path: string): Promise<Deno.UnixConn>;
+  listenTcp(
+    options: Deno.TcpListenOptions & { reusePort?: boolean },
+  ): Deno.Listener;
+  listenUnix(path: string): Deno.Listener;
+  listenDatagram(
+    options:
+      | (Deno.UdpListenOptions & { transport: "udp" })
+      | (Deno.UnixAddr & { transport: "unixpacket" })
+      | { transport: "unixpacket"; path?: string },
+  ): Deno.DatagramConn;
+}
+
+/** Deno's socket calls, in one place. */
+export const denoSocketOps: DenoSocketOps = {
+  connectTcp: (hostname, port, signal) =>
+    Deno.connect({ hostname, port, transport: "tcp", signal }),
+  connectUnix: (path) => Deno.connect({ transport: "unix", path }),
+  listenTcp: (options) => Deno.listen(options),
+  listenUnix: (path) => Deno.listen({ transport: "unix", path }),
+  listenDatagram: (options) =>
+    Deno.listenDatagram(
+      options as Deno.UdpListenOptions & { transport: "udp" },
+    ),
+};
+
+let socketFactory:
+  | {
+    newSocket(family: number, type: number): SocketImpl;
+    socketPair(family: number, type: number): [SocketImpl, SocketImpl];
+  }
+  | null = null;
+
+/** Registers the emulated sockets (sockets.ts's module, loaded above this). */
+export function setDenoSocketFactory(factory: typeof socketFactory): void {
+  socketFactory = factory;
+}
+
+function sockets(): NonNullable<typeof socketFactory> {
+  if (socketFactory === null) {
+    throw new Error(
+      "aionet: the sockets module is not loaded (internal error)",
+    );
+  }
+  return socketFactory;
+}
+
+/** The Deno-ops backend. */
+export const denoBackend: Backend = {
+  name: "deno",
+  features: {
+    localBind: false,
+    interleave: false,
+    reset: false,
+    broadcastOff: false,
+    udpReusePort: false,
+    unixDatagramBind: false,
+    realFds: false,
+  },
+
+  async connectTcp(options: ConnectTcpOptions): Promise<StreamHandle> {
+    if (options.localAddr !== undefined) {
+      notSupported(
+        "localAddr",
+        "Deno.connect cannot bind a local address before connecting (the native backend can: see native.ts)",
+      );
+    }
+    if (options.interleave !== undefined) {
+      notSupported(
+        "interleave",
+        "Deno.connect orders the addresses itself; use happyEyeballsDelay",
+      );
+    }
+    const connectOptions: Deno.ConnectOptions = {
+      hostname: options.hostname,
+      port: options.port,
+      transport: "tcp",
+    };
+    if (options.happyEyeballsDelay !== undefined) {
+      connectOptions.autoSelectFamily = true;
+      connectOptions.autoSelectFamilyAttemptDelay = options.happyEyeballsDelay;
+    }
+    const { signal } = options;
+    if (signal !== undefined) connectOptions.signal = signal;
+    try {
+      return new ConnStreamHandle(await Deno.connect(connectOptions));
+    } catch (error) {
+      if (signal?.aborted) throw abortReason(signal);
+      throw hostnameError(error, options.hostname);
+    }
+  },
+
+  async connectUnix(path: string, signal?: AbortSignal): Promise<StreamHandle> {
+    const conn = await abortable(
+      Deno.connect({ transport: "unix", path }),
+      signal,
+    );
+    return new ConnStreamHandle(conn);
+  },
+
+  listenTcp(options: ListenTcpOptions): ListenerHandle {
+    if (options.reusePort) requireUnstableNet("reusePort");
+    if (options.ipv6Only) {
+      notSupported(
+        "An IPv6-only listener",
+        "Deno.listen cannot set IPV6_V6ONLY",
+      );
+    }
+    const listenOptions: Deno.TcpListenOptions & { reusePort?: boolean } = {
+      port: options.port,
+      tcpBacklog: options.backlog,
+    };
+    if (options.hostname !== undefined) {
+      listenOptions.hostname = options.hostname;
+    }
+    if (options.reusePort) listenOptions.reusePort = true;
+    try {
+      return new DenoListenerHandle(Deno.listen(listenOptions));
+    } catch (error) {
+      throw hostnameError(error, options.hostname ?? "0.0.0.0");
+    }
+  },
+
+  listenUnix(path: string): ListenerHandle {
+    return new DenoListenerHandle(Deno.listen({ transport: "unix", path }));
+  },
+
+  bindUdp(options: BindUdpOptions): DatagramHandle {
+    requireUnstableNet("createDatagramEndpoint");
+    let conn: Deno.DatagramConn;
+    try {
+      conn = Deno.listenDatagram({
+        transport: "udp",
+        hostname: options.hostname,
+        port: options.port,
+        reuseAddress: options.reuseAddress || options.reusePort,
+        loopback: options.loopback,
+      });
+    } catch (error) {
+      throw hostnameError(error, options.hostname);
+    }
+    initMulticast(conn, { loopback: options.loopback });
+    return new DenoDatagramHandle(conn);
+  },
+
+  openUnixDatagram(path?: string): DatagramHandle {
+    requireUnstableNet("createDatagramEndpoint");
+    if (path !== undefined) {
+      notSupported(
+        "A Unix datagram endpoint bound to a path",
+        UNIX_RECEIVE_UNSUPPORTED,
+      );
+    }
+    return new DenoDatagramHandle(
+      Deno.listenDatagram(
+        { transport: "unixpacket" } as Deno.UnixAddr & {
+          transport: "unixpacket";
+        },
+      ),
+    );
+  },
+
+  newSocket(family: number, type: number): SocketImpl {
+    return sockets().newSocket(family, type);
+  },
+
+  socketPair(family: number, type: number): [SocketImpl, SocketImpl] {
+    return sockets().socketPair(family, type);
+  },
+
+  readinessOfFd(): undefined {
+    return undefined;
+  },
+};

@@ -1,0 +1,56 @@
+// Which I/O backend new objects use: the Deno-ops backend by default, or
+// the one installed (native.ts's `install()`), or the one named by
+// `AIONET_BACKEND` at first use. Objects keep the backend they were made
+// with.
+
+import type { Backend } from "./_backend.ts";
+import { denoBackend } from "./_deno_backend.ts";
+
+/** Backends that can be named in `AIONET_BACKEND`, made on first use. */
+const named = new Map<string, () => Backend>([["deno", () => denoBackend]]);
+
+let current: Backend | null = null;
+
+/** Registers a backend that `AIONET_BACKEND=<name>` selects. */
+export function registerBackend(name: string, make: () => Backend): void {
+  named.set(name, make);
+}
+
+/** The value of `AIONET_BACKEND`, if the program may read it. */
+function requestedBackend(): string | undefined {
+  try {
+    const state = Deno.permissions.querySync({
+      name: "env",
+      variable: "AIONET_BACKEND",
+    }).state;
+    if (state !== "granted") return undefined;
+    return Deno.env.get("AIONET_BACKEND") || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The backend for a new object: the installed one, else the one
+ * `AIONET_BACKEND` names (checked at first use: a name that cannot run
+ * throws here, every time, never falling back silently), else Deno's.
+ */
+export function currentBackend(): Backend {
+  if (current !== null) return current;
+  const name = requestedBackend();
+  if (name === undefined) return current = denoBackend;
+  const make = named.get(name);
+  if (make === undefined) {
+    throw new Deno.errors.NotSupported(
+      `AIONET_BACKEND=${name} names no backend: use ${
+        [...named.keys()].join(" or ")
+      }`,
+    );
+  }
+  return current = make();
+}
+
+/** Installs `backend` for objects made from now on (`null`: the default). */
+export function installBackend(backend: Backend | null): void {
+  current = backend;
+}
