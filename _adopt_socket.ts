@@ -1,64 +1,88 @@
-// Takes over an aionet Socket passed as `sock` to the connection factories:
-// the Deno resource underneath, with every byte or connection the socket had
-// already buffered.
+// What the factories' `sock` option takes, as a backend handle: an aionet
+// Socket (handed over with every byte or connection it had buffered), or a
+// Deno resource the user made (wrapped in a Deno handle).
 
-import { type DetachedSocket, detachSocket, Socket } from "./sockets.ts";
+import type {
+  DatagramHandle,
+  DetachedHandle,
+  ListenerHandle,
+  StreamHandle,
+} from "./_backend.ts";
+import {
+  checkUsableConn,
+  ConnStreamHandle,
+  DenoDatagramHandle,
+  DenoListenerHandle,
+} from "./_conn_handles.ts";
+import { detachHandle, Socket } from "./_socket.ts";
+import { describe } from "./_validate.ts";
 
-function closeDetached(detached: DetachedSocket): void {
-  try {
-    if (detached.kind === "listener") detached.listener.close();
-    else detached.conn.close();
-  } catch {
-    // Already closed.
-  }
-}
-
-async function detach<K extends DetachedSocket["kind"]>(
+async function detach<K extends DetachedHandle["kind"]>(
   sock: Socket,
   kind: K,
   wanted: string,
-): Promise<Extract<DetachedSocket, { kind: K }>> {
-  const detached = await detachSocket(sock);
+): Promise<Extract<DetachedHandle, { kind: K }>> {
+  const detached = await detachHandle(sock);
   if (detached.kind !== kind) {
-    closeDetached(detached);
+    await detached.handle.close();
     throw new TypeError(`The sock must be ${wanted}`);
   }
-  return detached as Extract<DetachedSocket, { kind: K }>;
+  return detached as Extract<DetachedHandle, { kind: K }>;
 }
 
-/** A connected stream `Socket` → its `Deno.Conn`; other values unchanged. */
-export async function adoptConn<T>(sock: T | Socket): Promise<T | Deno.Conn> {
-  if (!(sock instanceof Socket)) return sock;
-  const detached = await detach(
-    sock,
-    "stream",
-    "a connected SOCK_STREAM socket (accept() or connect() it first)",
-  );
-  return detached.conn;
+/** A connected stream `Socket` or a `Deno.Conn`, as a stream handle. */
+export async function streamHandleOf(sock: unknown): Promise<StreamHandle> {
+  if (sock instanceof Socket) {
+    const detached = await detach(
+      sock,
+      "stream",
+      "a connected SOCK_STREAM socket (accept() or connect() it first)",
+    );
+    return detached.handle;
+  }
+  if (
+    sock === null || typeof sock !== "object" ||
+    typeof (sock as Deno.Conn).read !== "function" ||
+    typeof (sock as Deno.Conn).write !== "function"
+  ) {
+    throw new TypeError(`The sock must be a Deno.Conn, got ${describe(sock)}`);
+  }
+  return new ConnStreamHandle(sock as Deno.Conn);
 }
 
-/** A bound or listening stream `Socket` → its `Deno.Listener`. */
-export async function adoptListener<T>(
-  sock: T | Socket,
-): Promise<T | Deno.Listener> {
-  if (!(sock instanceof Socket)) return sock;
-  const detached = await detach(
-    sock,
-    "listener",
-    "a bound or listening SOCK_STREAM socket",
-  );
-  return detached.listener;
+/** A bound or listening stream `Socket` or a `Deno.Listener`, as a listener handle. */
+export async function listenerHandleOf(sock: unknown): Promise<ListenerHandle> {
+  if (sock instanceof Socket) {
+    const detached = await detach(
+      sock,
+      "listener",
+      "a bound or listening SOCK_STREAM socket",
+    );
+    return detached.handle;
+  }
+  if (
+    sock === null || typeof sock !== "object" ||
+    typeof (sock as Deno.Listener).accept !== "function"
+  ) {
+    throw new TypeError(
+      `The sock must be a Deno.Listener, got ${describe(sock)}`,
+    );
+  }
+  return new DenoListenerHandle(sock as Deno.Listener);
 }
 
-/** A datagram `Socket` → its `Deno.DatagramConn` and connected peer. */
-export async function adoptDatagram<T>(
-  sock: T | Socket,
+/** A datagram `Socket` or a `Deno.DatagramConn`, as a handle and its peer. */
+export async function datagramHandleOf(
+  sock: unknown,
 ): Promise<
-  { conn: T | Deno.DatagramConn; remoteAddr?: Deno.NetAddr | Deno.UnixAddr }
+  { handle: DatagramHandle; remoteAddr?: Deno.NetAddr | Deno.UnixAddr }
 > {
-  if (!(sock instanceof Socket)) return { conn: sock };
-  const detached = await detach(sock, "datagram", "a SOCK_DGRAM socket");
-  return detached.remoteAddr === null
-    ? { conn: detached.conn }
-    : { conn: detached.conn, remoteAddr: detached.remoteAddr };
+  if (sock instanceof Socket) {
+    const detached = await detach(sock, "datagram", "a SOCK_DGRAM socket");
+    return detached.remoteAddr === null
+      ? { handle: detached.handle }
+      : { handle: detached.handle, remoteAddr: detached.remoteAddr };
+  }
+  checkUsableConn(sock);
+  return { handle: new DenoDatagramHandle(sock) };
 }

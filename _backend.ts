@@ -319,17 +319,24 @@ export interface SocketImpl {
   readonly type: number;
   /** `fileno()`: the OS descriptor, or a pseudo descriptor. */
   readonly fd: number;
+  /** Whether this is an OS socket (native), not an emulation over Deno resources. */
+  readonly osSocket: boolean;
   /** True readiness for selectors and the loop. */
   readonly readiness: Readiness;
   bind(address: SocketAddress): void;
   listen(backlog: number): void;
   accept(): [SocketImpl, Deno.Addr];
   /**
-   * Starts connecting: 0 when connected at once, an errno otherwise
-   * (`EINPROGRESS`, `EALREADY`, `EISCONN`, or the failure, e.g.
-   * `ECONNREFUSED`), as `connect_ex`.
+   * Starts connecting, as `connect_ex` for the outcomes that are not
+   * failures: 0 when connected at once (datagram sockets), `EINPROGRESS`
+   * when the attempt starts, `EALREADY` while it runs, `EISCONN` once
+   * connected. A failed attempt throws its error (e.g.
+   * `Deno.errors.ConnectionRefused`) and clears it, as the kernel reports
+   * a connect error once.
    */
   connect(address: SocketAddress): number;
+  /** Up to `n` received bytes and the sender; empty at EOF. */
+  recv(n: number): [Uint8Array, Deno.Addr];
   /** Receives into `buffer`; returns the count and the sender (datagrams). */
   recvInto(buffer: Uint8Array): [number, Deno.Addr];
   /** Sends a prefix of `data` (stream) or one datagram; returns the count. */

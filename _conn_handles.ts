@@ -14,6 +14,7 @@ import type {
   StreamHandle,
 } from "./_backend.ts";
 import { nextFd } from "./_fd.ts";
+import { describe, notSupported } from "./_validate.ts";
 import { toError } from "./_errno.ts";
 import {
   addMembership,
@@ -21,6 +22,10 @@ import {
   setMulticastLoopback,
   setMulticastTtl,
 } from "./_multicast.ts";
+
+/** Why Unix datagram sockets bound to a path cannot run on Deno. */
+export const UNIX_RECEIVE_UNSUPPORTED =
+  "Deno cannot send on a unixpacket socket while a receive is pending (the send fails with Busy: Socket already in use), and a bound endpoint always has a receive pending. An unbound endpoint (remoteAddr: { path } without path) can send";
 
 /** What a stream handle needs of a connection: a Deno.Conn's shape. */
 export type ConnLike = Pick<
@@ -429,5 +434,28 @@ export class DenoDatagramHandle implements DatagramHandle {
       this.#sink!.datagram(received[0], received[1]);
     }
     this.#looping = false;
+  }
+}
+
+/** Throws unless `conn` is a `Deno.DatagramConn` an endpoint can run on. */
+export function checkUsableConn(
+  conn: unknown,
+): asserts conn is Deno.DatagramConn {
+  if (
+    conn === null || typeof conn !== "object" ||
+    typeof (conn as Deno.DatagramConn).receive !== "function" ||
+    typeof (conn as Deno.DatagramConn).send !== "function" ||
+    typeof (conn as Deno.DatagramConn).addr !== "object"
+  ) {
+    throw new TypeError(
+      `The sock must be a Deno.DatagramConn, got ${describe(conn)}`,
+    );
+  }
+  const addr = (conn as Deno.DatagramConn).addr;
+  if (addr.transport === "unixpacket" && addr.path !== null) {
+    notSupported(
+      "A Unix datagram endpoint bound to a path",
+      UNIX_RECEIVE_UNSUPPORTED,
+    );
   }
 }

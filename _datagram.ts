@@ -4,10 +4,9 @@
 
 import type { BaseProtocol } from "./protocols.ts";
 import type { Socket } from "./sockets.ts";
-import { adoptDatagram } from "./_adopt_socket.ts";
+import { datagramHandleOf } from "./_adopt_socket.ts";
 import type { LoopCore } from "./_loop_core.ts";
 import type { DatagramHandle } from "./_backend.ts";
-import { DenoDatagramHandle } from "./_conn_handles.ts";
 import { currentBackend } from "./_io.ts";
 import type { DatagramAddress } from "./_transport_types.ts";
 import {
@@ -15,7 +14,6 @@ import {
   checkBoolean,
   checkDestinationPort,
   checkPath,
-  checkUsableConn,
   type DatagramConnTransport,
   type DatagramConnTransportOptions,
   datagramTransportOverHandle,
@@ -236,11 +234,10 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
         "The sock option cannot be combined with localAddr, remoteAddr, path, family, reuseAddress, reusePort or allowBroadcast",
       );
     }
-    const adopted = await adoptDatagram(sock);
-    checkUsableConn(adopted.conn);
+    const adopted = await datagramHandleOf(sock);
     return startEndpoint(
       loop,
-      new DenoDatagramHandle(adopted.conn),
+      adopted.handle,
       protocolFactory,
       adopted.remoteAddr === undefined
         ? {}

@@ -5,8 +5,7 @@
 
 import type { BaseProtocol } from "./protocols.ts";
 import type { DatagramHandle, DatagramSink } from "./_backend.ts";
-import { DenoDatagramHandle } from "./_conn_handles.ts";
-import { UNIX_RECEIVE_UNSUPPORTED } from "./_deno_backend.ts";
+import { checkUsableConn, DenoDatagramHandle } from "./_conn_handles.ts";
 import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import { reportError } from "./_transport_common.ts";
 import type { DatagramAddress, DatagramTransport } from "./_transport_types.ts";
@@ -21,7 +20,6 @@ import {
   checkPort,
   checkString,
   describe,
-  notSupported,
 } from "./_validate.ts";
 
 /** Largest UDP payload over IPv4: 65535 − 20 (IP header) − 8 (UDP header). */
@@ -667,31 +665,4 @@ export function checkBoolean(
     );
   }
   return value;
-}
-
-function checkDatagramConn(sock: unknown): asserts sock is Deno.DatagramConn {
-  if (
-    sock === null || typeof sock !== "object" ||
-    typeof (sock as Deno.DatagramConn).receive !== "function" ||
-    typeof (sock as Deno.DatagramConn).send !== "function" ||
-    typeof (sock as Deno.DatagramConn).addr !== "object"
-  ) {
-    throw new TypeError(
-      `The sock must be a Deno.DatagramConn, got ${describe(sock)}`,
-    );
-  }
-}
-
-/** Throws unless `conn` is a `Deno.DatagramConn` an endpoint can run on. */
-export function checkUsableConn(
-  conn: unknown,
-): asserts conn is Deno.DatagramConn {
-  checkDatagramConn(conn);
-  const addr = conn.addr;
-  if (addr.transport === "unixpacket" && addr.path !== null) {
-    notSupported(
-      "A Unix datagram endpoint bound to a path",
-      UNIX_RECEIVE_UNSUPPORTED,
-    );
-  }
 }

@@ -17,18 +17,16 @@ import {
   ConnStreamHandle,
   DenoDatagramHandle,
   DenoListenerHandle,
+  UNIX_RECEIVE_UNSUPPORTED,
 } from "./_conn_handles.ts";
 import { initMulticast } from "./_multicast.ts";
+import { type DenoSocketOps, emulatedSockets } from "./_socket_emulated.ts";
 import { abortReason } from "./_readiness.ts";
 import {
   hostnameError,
   notSupported,
   requireUnstableNet,
 } from "./_validate.ts";
-
-/** Why Unix datagram sockets bound to a path cannot be offered. */
-export const UNIX_RECEIVE_UNSUPPORTED =
-  "Deno cannot send on a unixpacket socket while a receive is pending (the send fails with Busy: Socket already in use), and a bound endpoint always has a receive pending. An unbound endpoint (remoteAddr: { path } without path) can send";
 
 function closeQuietly(resource: { close(): void }): void {
   try {
@@ -57,26 +55,6 @@ async function abortable<T extends { close(): void }>(
   }
 }
 
-/** The raw Deno operations, for the emulated sockets of the sockets module. */
-export interface DenoSocketOps {
-  connectTcp(
-    hostname: string,
-    port: number,
-    signal?: AbortSignal,
-  ): Promise<Deno.TcpConn>;
-  connectUnix(path: string): Promise<Deno.UnixConn>;
-  listenTcp(
-    options: Deno.TcpListenOptions & { reusePort?: boolean },
-  ): Deno.Listener;
-  listenUnix(path: string): Deno.Listener;
-  listenDatagram(
-    options:
-      | (Deno.UdpListenOptions & { transport: "udp" })
-      | (Deno.UnixAddr & { transport: "unixpacket" })
-      | { transport: "unixpacket"; path?: string },
-  ): Deno.DatagramConn;
-}
-
 /** Deno's socket calls, in one place. */
 export const denoSocketOps: DenoSocketOps = {
   connectTcp: (hostname, port, signal) =>
@@ -90,25 +68,16 @@ export const denoSocketOps: DenoSocketOps = {
     ),
 };
 
-let socketFactory:
-  | {
-    newSocket(family: number, type: number): SocketImpl;
-    socketPair(family: number, type: number): [SocketImpl, SocketImpl];
-  }
-  | null = null;
+const sockets = emulatedSockets(denoSocketOps);
 
-/** Registers the emulated sockets (sockets.ts's module, loaded above this). */
-export function setDenoSocketFactory(factory: typeof socketFactory): void {
-  socketFactory = factory;
-}
-
-function sockets(): NonNullable<typeof socketFactory> {
-  if (socketFactory === null) {
-    throw new Error(
-      "aionet: the sockets module is not loaded (internal error)",
-    );
-  }
-  return socketFactory;
+/** An emulated socket over a connected `conn` (sockets.ts's `socketFromConn`). */
+export function denoSocketFromConn(
+  conn: Deno.Conn,
+  family: number,
+): SocketImpl {
+  const sock = sockets.newSocket(family, 1);
+  sock.adopt(conn);
+  return sock;
 }
 
 /** The Deno-ops backend. */
@@ -227,11 +196,11 @@ export const denoBackend: Backend = {
   },
 
   newSocket(family: number, type: number): SocketImpl {
-    return sockets().newSocket(family, type);
+    return sockets.newSocket(family, type);
   },
 
   socketPair(family: number, type: number): [SocketImpl, SocketImpl] {
-    return sockets().socketPair(family, type);
+    return sockets.socketPair(family, type);
   },
 
   readinessOfFd(): undefined {

@@ -12,9 +12,9 @@ import {
 } from "./_stream_transport.ts";
 import { type AcceptedConn, Server } from "./_server.ts";
 import type { Socket } from "./sockets.ts";
-import { adoptConn, adoptListener } from "./_adopt_socket.ts";
+import { listenerHandleOf, streamHandleOf } from "./_adopt_socket.ts";
 import type { ListenerHandle, StreamHandle } from "./_backend.ts";
-import { ConnStreamHandle, DenoListenerHandle } from "./_conn_handles.ts";
+import { ConnStreamHandle } from "./_conn_handles.ts";
 import { currentBackend } from "./_io.ts";
 import { abortReason } from "./_readiness.ts";
 import type { Transport } from "./_transport_types.ts";
@@ -283,18 +283,6 @@ function upgradeOnAccept(
   };
 }
 
-/** A user's `sock` for a connection: an aionet Socket or a Deno.Conn. */
-async function connectedHandle(sock: unknown): Promise<StreamHandle> {
-  const conn = await adoptConn(sock);
-  checkConn(conn);
-  return new ConnStreamHandle(conn as Deno.Conn);
-}
-
-/** A user's `sock` for a server: an aionet Socket or a Deno.Listener. */
-async function listeningHandle(sock: unknown): Promise<ListenerHandle> {
-  return new DenoListenerHandle(checkListener(await adoptListener(sock)));
-}
-
 function checkBooleanOption(value: unknown, name: string): boolean | undefined {
   if (value === undefined || typeof value === "boolean") return value;
   throw new TypeError(
@@ -366,7 +354,7 @@ export async function createConnection<P extends BaseProtocol>(
     if (hostname !== undefined || port !== undefined) {
       throw new TypeError("The hostname and port cannot be given with sock");
     }
-    const handle = await connectedHandle(givenSock);
+    const handle = await streamHandleOf(givenSock);
     if (tlsSettings === null) {
       return startTransport(loop, handle, protocolFactory, signal, settings);
     }
@@ -397,28 +385,6 @@ export async function createConnection<P extends BaseProtocol>(
     ...tlsSettings,
     serverName: tlsSettings.serverName ?? host,
   }, settings);
-}
-
-function checkConn(sock: unknown): void {
-  if (
-    sock === null || typeof sock !== "object" ||
-    typeof (sock as Deno.Conn).read !== "function" ||
-    typeof (sock as Deno.Conn).write !== "function"
-  ) {
-    throw new TypeError(`The sock must be a Deno.Conn, got ${describe(sock)}`);
-  }
-}
-
-function checkListener(sock: unknown): Deno.Listener {
-  if (
-    sock === null || typeof sock !== "object" ||
-    typeof (sock as Deno.Listener).accept !== "function"
-  ) {
-    throw new TypeError(
-      `The sock must be a Deno.Listener, got ${describe(sock)}`,
-    );
-  }
-  return sock as Deno.Listener;
 }
 
 function checkBacklog(backlog: unknown): number {
@@ -523,7 +489,7 @@ export async function createServer(
   }
   if (signal?.aborted) throw abortReason(signal);
   const listeners = sock !== undefined
-    ? [await listeningHandle(sock)]
+    ? [await listenerHandleOf(sock)]
     : listenTcp(hostname, port, backlog, reusePort);
   const server = new Server({
     loop,
@@ -598,7 +564,7 @@ export async function createUnixConnection<P extends BaseProtocol>(
     if (path !== undefined) {
       throw new TypeError("The path cannot be given with sock");
     }
-    handle = await connectedHandle(givenSock);
+    handle = await streamHandleOf(givenSock);
   } else {
     checkPath(path);
     handle = await currentBackend().connectUnix(path!, signal);
@@ -680,7 +646,7 @@ export async function createUnixServer(
   if (signal?.aborted) throw abortReason(signal);
   let listener: ListenerHandle;
   if (sock !== undefined) {
-    listener = await listeningHandle(sock);
+    listener = await listenerHandleOf(sock);
   } else {
     removeStaleSocket(path!);
     listener = currentBackend().listenUnix(path!, unixBacklog);
