@@ -20,7 +20,8 @@ import {
   UNIX_RECEIVE_UNSUPPORTED,
 } from "./_conn_handles.ts";
 import { initMulticast } from "./_multicast.ts";
-import { type DenoSocketOps, emulatedSockets } from "./_socket_emulated.ts";
+import type { DenoSocketOps } from "./_socket_emulated.ts";
+import { emulatedSockets } from "./_socket_emulated_pair.ts";
 import { abortReason } from "./_readiness.ts";
 import {
   hostnameError,

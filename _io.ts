@@ -5,6 +5,7 @@
 
 import type { Backend } from "./_backend.ts";
 import { denoBackend } from "./_deno_backend.ts";
+import { type Readiness, readinessOf } from "./_readiness.ts";
 
 /** Backends that can be named in `AIONET_BACKEND`, made on first use. */
 const named = new Map<string, () => Backend>([["deno", () => denoBackend]]);
@@ -53,4 +54,15 @@ export function currentBackend(): Backend {
 /** Installs `backend` for objects made from now on (`null`: the default). */
 export function installBackend(backend: Backend | null): void {
   current = backend;
+}
+
+/**
+ * The readiness of `fileobj` for selectors and the loop's readers and
+ * writers: an aionet `Socket` (or its descriptor), or, where the backend
+ * has real descriptors, any descriptor number (a pipe, a terminal, …).
+ */
+export function readinessFor(fileobj: unknown): Readiness | undefined {
+  const readiness = readinessOf(fileobj);
+  if (readiness !== undefined || typeof fileobj !== "number") return readiness;
+  return currentBackend().readinessOfFd(fileobj);
 }
