@@ -11,7 +11,9 @@ import { assertBytes, checkOptions, describe } from "./_validate.ts";
 import type { Transport } from "./_transport_types.ts";
 import { toError } from "./_errno.ts";
 import { WriteFlow } from "./_write_flow.ts";
+import { ReadFlow } from "./_read_flow.ts";
 import {
+  callConnectionLost,
   callEofReceived,
   checkChunks,
   getProtocolBuffer,
@@ -191,7 +193,11 @@ class PairTransport implements MemoryTransport {
   #lostError: Error | null = null;
 
   // Reading.
-  #readPaused = false;
+  #readFlow = new ReadFlow(
+    () => this.#closing,
+    () => {},
+    () => this.#scheduleDeliver(),
+  );
   #readDone = false;
   #deliverScheduled = false;
 
@@ -281,18 +287,15 @@ class PairTransport implements MemoryTransport {
   // ---- ReadTransport ----
 
   isReading(): boolean {
-    return !this.#readPaused && !this.#closing;
+    return this.#readFlow.isReading();
   }
 
   pauseReading(): void {
-    if (this.#closing) return;
-    this.#readPaused = true;
+    this.#readFlow.pause();
   }
 
   resumeReading(): void {
-    if (this.#closing || !this.#readPaused) return;
-    this.#readPaused = false;
-    this.#scheduleDeliver();
+    this.#readFlow.resume();
   }
 
   // ---- WriteTransport ----
@@ -464,7 +467,7 @@ class PairTransport implements MemoryTransport {
   #deliver(): void {
     this.#deliverScheduled = false;
     const input = this.#in;
-    while (!this.#closing && !this.#readPaused && !this.#readDone) {
+    while (!this.#closing && !this.#readFlow.paused && !this.#readDone) {
       if (input.size > 0) {
         if (!this.#deliverData(input)) return;
       } else if (input.eof) {
@@ -582,11 +585,7 @@ class PairTransport implements MemoryTransport {
     if (peer.#pendingLength > 0) peer.#scheduleFlush();
     this.#changed();
     Promise.resolve().then(() => {
-      try {
-        this.#protocol.connectionLost(exc);
-      } catch (exception) {
-        this.#report("Exception in protocol.connectionLost()", exception);
-      }
+      callConnectionLost(this.#loop, this, this.#protocol, exc);
     });
   }
 

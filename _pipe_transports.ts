@@ -17,11 +17,14 @@ import {
 import { toError } from "./_errno.ts";
 import { CoalescingBuffer, WriteFlow } from "./_write_flow.ts";
 import {
+  callConnectionLost,
   callEofReceived,
   checkChunks,
+  extraInfo,
   isQuietError,
   reportError,
 } from "./_transport_common.ts";
+import { ReadFlow } from "./_read_flow.ts";
 
 /** Size of a read. */
 const READ_SIZE = 64 * 1024;
@@ -53,7 +56,11 @@ export class ReadPipeTransport implements ReadTransport {
   #extra: Record<string, unknown>;
   #closing = false;
   #lost = false;
-  #paused = false;
+  #readFlow = new ReadFlow(
+    () => this.#closing,
+    () => {},
+    () => this.#wake(),
+  );
   #wakeReader: (() => void) | null = null;
   #readOp: Promise<unknown> | null = null;
 
@@ -84,7 +91,7 @@ export class ReadPipeTransport implements ReadTransport {
   /** `"pipe"`: the stream; other names give `fallback`. */
   getExtraInfo(name: string, fallback?: unknown): unknown {
     if (name === "pipe") return this.#stream;
-    return Object.hasOwn(this.#extra, name) ? this.#extra[name] : fallback;
+    return extraInfo(this.#extra, name, fallback);
   }
 
   /** Whether the transport is closing or closed. */
@@ -112,20 +119,17 @@ export class ReadPipeTransport implements ReadTransport {
 
   /** Whether the transport is reading (not paused, not closing). */
   isReading(): boolean {
-    return !this.#paused && !this.#closing;
+    return this.#readFlow.isReading();
   }
 
   /** No `dataReceived` until `resumeReading()`, even for a read in flight. */
   pauseReading(): void {
-    if (this.#closing) return;
-    this.#paused = true;
+    this.#readFlow.pause();
   }
 
   /** Resumes reading. */
   resumeReading(): void {
-    if (this.#closing || !this.#paused) return;
-    this.#paused = false;
-    this.#wake();
+    this.#readFlow.resume();
   }
 
   #wake(): void {
@@ -159,7 +163,7 @@ export class ReadPipeTransport implements ReadTransport {
       this.#reader instanceof ReadableStreamBYOBReader;
     let buffer: ArrayBuffer | null = byob ? new ArrayBuffer(READ_SIZE) : null;
     while (!this.#closing) {
-      if (this.#paused) {
+      if (this.#readFlow.paused) {
         await this.#waitForResume();
         continue;
       }
@@ -201,7 +205,9 @@ export class ReadPipeTransport implements ReadTransport {
         buffer = value.buffer as ArrayBuffer;
       }
       // A read that was in flight when pauseReading() was called: hold it.
-      while (this.#paused && !this.#closing) await this.#waitForResume();
+      while (this.#readFlow.paused && !this.#closing) {
+        await this.#waitForResume();
+      }
       if (this.#closing) return;
       try {
         (this.#protocol as Protocol).dataReceived(data);
@@ -250,11 +256,7 @@ export class ReadPipeTransport implements ReadTransport {
       } catch {
         // Already released.
       }
-      try {
-        this.#protocol.connectionLost(exc);
-      } catch (error) {
-        this.#report("Exception in protocol.connectionLost()", error);
-      }
+      callConnectionLost(this.#loop, this, this.#protocol, exc);
     });
   }
 }
@@ -305,7 +307,7 @@ export class WritePipeTransport implements WriteTransport {
   /** `"pipe"`: the stream; other names give `fallback`. */
   getExtraInfo(name: string, fallback?: unknown): unknown {
     if (name === "pipe") return this.#stream;
-    return Object.hasOwn(this.#extra, name) ? this.#extra[name] : fallback;
+    return extraInfo(this.#extra, name, fallback);
   }
 
   /** Whether the transport is closing or closed. */
@@ -451,11 +453,7 @@ export class WritePipeTransport implements WriteTransport {
     } catch {
       // Already released.
     }
-    try {
-      this.#protocol.connectionLost(exc);
-    } catch (error) {
-      this.#report("Exception in protocol.connectionLost()", error);
-    }
+    callConnectionLost(this.#loop, this, this.#protocol, exc);
   }
 }
 

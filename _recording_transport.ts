@@ -8,9 +8,12 @@ import { assertBytes, checkOptions, describe } from "./_validate.ts";
 import type { Transport } from "./_transport_types.ts";
 import { toError } from "./_errno.ts";
 import { WriteFlow } from "./_write_flow.ts";
+import { ReadFlow } from "./_read_flow.ts";
 import {
+  callConnectionLost,
   callEofReceived,
   checkChunks,
+  extraInfo,
   feedBuffered,
   isBuffered,
   isQuietError,
@@ -98,7 +101,11 @@ export class RecordingTransport implements Transport {
   #lostError: Error | null = null;
 
   // Reading.
-  #readPaused = false;
+  #readFlow = new ReadFlow(
+    () => this.#closing,
+    () => {},
+    () => this.#drainHeld(),
+  );
   #held: Array<Uint8Array | typeof EOF> = [];
   #drainScheduled = false;
   #eofFed = false;
@@ -226,7 +233,7 @@ export class RecordingTransport implements Transport {
     this.#checkReceivable();
     if (data.length === 0) return;
     const copy = data.slice();
-    if (this.#readPaused || this.#held.length > 0) this.#held.push(copy);
+    if (this.#readFlow.paused || this.#held.length > 0) this.#held.push(copy);
     else this.#deliver(copy);
   }
 
@@ -239,7 +246,7 @@ export class RecordingTransport implements Transport {
   receiveEof(): void {
     this.#checkReceivable();
     this.#eofFed = true;
-    if (this.#readPaused || this.#held.length > 0) this.#held.push(EOF);
+    if (this.#readFlow.paused || this.#held.length > 0) this.#held.push(EOF);
     else this.#eofReceived();
   }
 
@@ -304,7 +311,7 @@ export class RecordingTransport implements Transport {
       case "sockname":
         return this.#sockname;
     }
-    return Object.hasOwn(this.#extra, name) ? this.#extra[name] : fallback;
+    return extraInfo(this.#extra, name, fallback);
   }
 
   /** Whether the transport is closing or closed. */
@@ -337,24 +344,27 @@ export class RecordingTransport implements Transport {
 
   /** Whether the transport is reading (not paused, not closing). */
   isReading(): boolean {
-    return !this.#readPaused && !this.#closing;
+    return this.#readFlow.isReading();
   }
 
   /** Holds received data until `resumeReading()`. */
   pauseReading(): void {
-    if (this.#closing) return;
-    this.#readPaused = true;
+    this.#readFlow.pause();
   }
 
   /** Resumes reading; held data is delivered in a microtask. */
   resumeReading(): void {
-    if (this.#closing || !this.#readPaused) return;
-    this.#readPaused = false;
+    this.#readFlow.resume();
+  }
+
+  #drainHeld(): void {
     if (this.#held.length === 0 || this.#drainScheduled) return;
     this.#drainScheduled = true;
     queueMicrotask(() => {
       this.#drainScheduled = false;
-      while (this.#held.length > 0 && !this.#readPaused && !this.#closing) {
+      while (
+        this.#held.length > 0 && !this.#readFlow.paused && !this.#closing
+      ) {
         const item = this.#held.shift()!;
         if (item === EOF) this.#eofReceived();
         else this.#deliver(item);
@@ -513,11 +523,7 @@ export class RecordingTransport implements Transport {
     this.#held = [];
     const notify = () => {
       this.#lost = true;
-      try {
-        this.#protocol.connectionLost(exc);
-      } catch (exception) {
-        this.#report("Exception in protocol.connectionLost()", exception);
-      }
+      callConnectionLost(this.#loop, this, this.#protocol, exc);
     };
     if (now) notify();
     else Promise.resolve().then(notify);

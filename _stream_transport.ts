@@ -10,8 +10,10 @@ import { socketView } from "./_transport_socket.ts";
 import type { ReadSink, StreamHandle } from "./_backend.ts";
 import { ConnStreamHandle } from "./_conn_handles.ts";
 import {
+  callConnectionLost,
   callEofReceived,
   checkChunks,
+  extraInfo,
   feedBuffered,
   getProtocolBuffer,
   isBuffered,
@@ -20,6 +22,7 @@ import {
 } from "./_transport_common.ts";
 import { toError } from "./_errno.ts";
 import { CoalescingBuffer, WriteFlow } from "./_write_flow.ts";
+import { ReadFlow } from "./_read_flow.ts";
 
 /** First read buffer of a connection: small, so idle connections stay cheap. */
 const FIRST_READ_SIZE = 4 * 1024;
@@ -159,7 +162,11 @@ export class StreamTransport implements Transport {
   // Reading: the handle calls the sink; the protocol (and whether it is
   // buffered) that gave the buffer of the read in flight is remembered, as
   // setProtocol() may switch protocols meanwhile.
-  #readPaused = false;
+  #readFlow = new ReadFlow(
+    () => this.#closing,
+    () => this.#handle.readStop(),
+    () => this.#handle.readStart(this.#sink),
+  );
   #readBuffer: Uint8Array | null = null;
   #readSize = FIRST_READ_SIZE;
   #slab: Uint8Array | null = null;
@@ -209,7 +216,7 @@ export class StreamTransport implements Transport {
       this.#fatal(error, "Exception in protocol.connectionMade()");
       return;
     }
-    if (!this.#closing && !this.#readPaused) {
+    if (!this.#closing && !this.#readFlow.paused) {
       this.#handle.readStart(this.#sink);
     }
   }
@@ -232,7 +239,7 @@ export class StreamTransport implements Transport {
       case "conn":
         return this.#handle.resource ?? fallback;
     }
-    return Object.hasOwn(this.#extra, name) ? this.#extra[name] : fallback;
+    return extraInfo(this.#extra, name, fallback);
   }
 
   /** Whether the transport is closing or closed. */
@@ -263,21 +270,17 @@ export class StreamTransport implements Transport {
 
   /** Whether the transport is reading (not paused, not closing). */
   isReading(): boolean {
-    return !this.#readPaused && !this.#closing;
+    return this.#readFlow.isReading();
   }
 
   /** Stops reading: no `dataReceived` until `resumeReading()`. */
   pauseReading(): void {
-    if (this.#closing || this.#readPaused) return;
-    this.#readPaused = true;
-    this.#handle.readStop();
+    this.#readFlow.pause();
   }
 
   /** Resumes reading after `pauseReading()`. */
   resumeReading(): void {
-    if (this.#closing || !this.#readPaused) return;
-    this.#readPaused = false;
-    this.#handle.readStart(this.#sink);
+    this.#readFlow.resume();
   }
 
   // ---- WriteTransport ----
@@ -575,11 +578,7 @@ export class StreamTransport implements Transport {
     const closed = reset ? this.#handle.abort() : this.#handle.close();
     closed.then(() => {
       this.#inflightRemaining = 0;
-      try {
-        this.#protocol.connectionLost(exc);
-      } catch (exception) {
-        this.#report("Exception in protocol.connectionLost()", exception);
-      }
+      callConnectionLost(this.#loop, this, this.#protocol, exc);
       this.#onLost?.(this);
     });
   }

@@ -83,3 +83,38 @@ export function reportError(
 ): void {
   loop.callExceptionHandler({ message, exception, transport, protocol });
 }
+
+/**
+ * The tail of `getExtraInfo()`: a name the transport does not answer
+ * itself is looked up in the `extra` values it was given.
+ */
+export function extraInfo(
+  extra: Record<string, unknown>,
+  name: string,
+  fallback: unknown,
+): unknown {
+  return Object.hasOwn(extra, name) ? extra[name] : fallback;
+}
+
+/**
+ * The tail of every transport's close: `protocol.connectionLost(exc)`,
+ * with a throw reported to the loop rather than raised.
+ */
+export function callConnectionLost(
+  loop: LoopCore,
+  transport: unknown,
+  protocol: BaseProtocol,
+  exc: Error | null,
+): void {
+  try {
+    protocol.connectionLost(exc);
+  } catch (exception) {
+    reportError(
+      loop,
+      transport,
+      protocol,
+      "Exception in protocol.connectionLost()",
+      exception,
+    );
+  }
+}

@@ -35,6 +35,7 @@
  */
 
 import { type Readiness, readinessOf } from "./_readiness.ts";
+import { readinessFor } from "./_io.ts";
 import { nextTurn } from "./_readiness.ts";
 import { describe } from "./_validate.ts";
 
@@ -333,11 +334,11 @@ export class DefaultSelector {
   }
 
   #readinessOf(fileobj: unknown): Readiness {
-    const readiness = readinessOf(fileobj);
+    const readiness = readinessFor(fileobj);
     if (readiness === undefined) {
       if (typeof fileobj === "number") {
         throw new RangeError(
-          `Invalid file descriptor: ${fileobj} is not an open aionet socket`,
+          `Invalid file descriptor: ${fileobj} is not an open aionet socket (the native backend watches any descriptor)`,
         );
       }
       throw new TypeError(
