@@ -9,6 +9,7 @@ import type { LoopCore } from "./_loop_core.ts";
 import type { DatagramHandle } from "./_backend.ts";
 import { currentBackend } from "./_io.ts";
 import type { DatagramAddress } from "./_transport_types.ts";
+import { callFactory } from "./_transport_common.ts";
 import {
   canonicalIp,
   checkBoolean,
@@ -151,13 +152,7 @@ function startEndpoint<P extends BaseProtocol>(
   protocolFactory: () => P,
   options: DatagramConnTransportOptions = {},
 ): [DatagramConnTransport, P] {
-  let protocol: P;
-  try {
-    protocol = protocolFactory();
-  } catch (error) {
-    void handle.close();
-    throw error;
-  }
+  const protocol = callFactory(protocolFactory, handle);
   const transport = datagramTransportOverHandle(handle, protocol, {
     loop,
     ...options,

@@ -18,6 +18,7 @@ import { ConnStreamHandle } from "./_conn_handles.ts";
 import { currentBackend } from "./_io.ts";
 import { abortReason } from "./_readiness.ts";
 import type { Transport } from "./_transport_types.ts";
+import { callFactory } from "./_transport_common.ts";
 import {
   type ClientTlsSettings,
   clientTlsSettings,
@@ -221,18 +222,40 @@ function startTransport<P extends BaseProtocol>(
   }
   handle.setNoDelay(settings.noDelay);
   if (settings.keepAlive) handle.setKeepAlive(true);
-  let protocol: P;
-  try {
-    protocol = protocolFactory();
-  } catch (error) {
-    void handle.close();
-    throw error;
-  }
+  const protocol = callFactory(protocolFactory, handle);
   const transport = transportOverHandle(handle, protocol, {
     loop,
     ...options,
   });
   return [transport, protocol];
+}
+
+/** Starts a connected `handle`: plain, or TLS over it when `tls` is set. */
+function startConnection<P extends BaseProtocol>(
+  loop: LoopCore,
+  handle: StreamHandle,
+  protocolFactory: () => P,
+  signal: AbortSignal | undefined,
+  tls: ClientTlsSettings | null,
+  settings: ConnSettings,
+): Promise<[StreamTransport, P]> {
+  if (tls !== null) {
+    return startTlsTransport(
+      loop,
+      handle,
+      protocolFactory,
+      signal,
+      tls,
+      settings,
+    );
+  }
+  try {
+    return Promise.resolve(
+      startTransport(loop, handle, protocolFactory, signal, settings),
+    );
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /** A plaintext transport that only carries TLS records for an upgrade. */
@@ -355,10 +378,7 @@ export async function createConnection<P extends BaseProtocol>(
       throw new TypeError("The hostname and port cannot be given with sock");
     }
     const handle = await streamHandleOf(givenSock);
-    if (tlsSettings === null) {
-      return startTransport(loop, handle, protocolFactory, signal, settings);
-    }
-    return startTlsTransport(
+    return startConnection(
       loop,
       handle,
       protocolFactory,
@@ -378,13 +398,16 @@ export async function createConnection<P extends BaseProtocol>(
     interleave,
     signal,
   });
-  if (tlsSettings === null) {
-    return startTransport(loop, handle, protocolFactory, signal, settings);
-  }
-  return startTlsTransport(loop, handle, protocolFactory, signal, {
-    ...tlsSettings,
-    serverName: tlsSettings.serverName ?? host,
-  }, settings);
+  return startConnection(
+    loop,
+    handle,
+    protocolFactory,
+    signal,
+    tlsSettings === null
+      ? null
+      : { ...tlsSettings, serverName: tlsSettings.serverName ?? host },
+    settings,
+  );
 }
 
 function checkBacklog(backlog: unknown): number {
@@ -569,18 +592,10 @@ export async function createUnixConnection<P extends BaseProtocol>(
     checkPath(path);
     handle = await currentBackend().connectUnix(path!, signal);
   }
-  const settings = { noDelay: false, keepAlive: false };
-  if (tlsSettings === null) {
-    return startTransport(loop, handle, protocolFactory, signal, settings);
-  }
-  return startTlsTransport(
-    loop,
-    handle,
-    protocolFactory,
-    signal,
-    tlsSettings,
-    settings,
-  );
+  return startConnection(loop, handle, protocolFactory, signal, tlsSettings, {
+    noDelay: false,
+    keepAlive: false,
+  });
 }
 
 function checkPath(path: unknown): string {

@@ -118,3 +118,16 @@ export function callConnectionLost(
     );
   }
 }
+
+/** `protocolFactory()`; if it throws, `resource` is closed and the error raised. */
+export function callFactory<P>(
+  protocolFactory: () => P,
+  resource: { close(): unknown },
+): P {
+  try {
+    return protocolFactory();
+  } catch (error) {
+    void resource.close();
+    throw error;
+  }
+}
