@@ -1,7 +1,8 @@
 // The module structure ARCHITECTURE.md describes, checked: every root module
 // loads first on its own (no module depends on another having been loaded
-// before it), and the import graph of the root modules has no cycle except
-// the type-only transport ⇄ protocol pair.
+// before it), the import graph of the root modules has no cycle except the
+// type-only transport ⇄ protocol pair, and every module sits in its layer
+// and imports nothing above it.
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -49,6 +50,87 @@ Deno.test("architecture: every root module loads first, on its own", async () =>
   });
   assert.deepEqual(failures.filter((f) => f !== null), []);
 });
+
+/** The layers of ARCHITECTURE.md, bottom (1) to top (7). */
+const LAYERS: Record<number, string[]> = {
+  1: [
+    "_loop_core.ts",
+    "_backend.ts",
+    "_transport_types.ts",
+    "protocols.ts",
+    "_readiness.ts",
+    "_read_flow.ts",
+    "_write_flow.ts",
+    "_validate.ts",
+    "_errno.ts",
+    "_fd.ts",
+    "_byte_queue.ts",
+    "_socket_constants.ts",
+    "_addrinfo.ts",
+    "_multicast.ts",
+  ],
+  2: ["_handles.ts", "_futures.ts", "_timer_queue.ts", "_signals.ts"],
+  3: [
+    "_io.ts",
+    "_deno_backend.ts",
+    "_conn_handles.ts",
+    "_socket_emulated.ts",
+    "_socket_emulated_pair.ts",
+    "_socket_stream.ts",
+    "_socket_listener.ts",
+    "_socket_datagram.ts",
+    "_native_*.ts",
+  ],
+  4: [
+    "_stream_transport.ts",
+    "_datagram_transport.ts",
+    "_server.ts",
+    "_tls*.ts",
+    "_pipe_transports.ts",
+    "_subprocess_transport.ts",
+    "_memory_transport.ts",
+    "_recording_transport.ts",
+    "_transport_common.ts",
+    "_transport_socket.ts",
+  ],
+  5: [
+    "_stream_factories.ts",
+    "_datagram.ts",
+    "_subprocess_spawn.ts",
+    "_adopt_socket.ts",
+    "_socket.ts",
+    "sockets.ts",
+    "selectors.ts",
+    "_sock_ops.ts",
+    "_loop_watches.ts",
+  ],
+  6: ["events.ts"],
+  7: [
+    "mod.ts",
+    "transports.ts",
+    "streams.ts",
+    "subprocess.ts",
+    "testing.ts",
+    "native.ts",
+    "_stream_reader.ts",
+    "_stream_writer.ts",
+    "_stream_protocol.ts",
+    "_fake_clock.ts",
+  ],
+};
+
+/** The layer of `name`, by exact name or `*` pattern. */
+function layerOf(name: string): number | undefined {
+  for (const [layer, names] of Object.entries(LAYERS)) {
+    for (const pattern of names) {
+      const re = new RegExp(
+        `^${pattern.replaceAll(".", "\\.").replaceAll("*", ".*")}$`,
+      );
+      if (re.test(name)) return Number(layer);
+    }
+  }
+  return undefined;
+}
 
 interface InfoModule {
   specifier: string;
@@ -128,4 +210,17 @@ Deno.test("architecture: no import cycle but the type-only transport ⇄ protoco
   }
   assert.deepEqual(cycles(code), [], "runtime import cycles");
   assert.deepEqual(cycles(all), [["_transport_types.ts", "protocols.ts"]]);
+
+  // Layers only look down (or sideways).
+  const unplaced = modules.filter((m) => layerOf(m) === undefined);
+  assert.deepEqual(unplaced, [], "modules without a layer in ARCHITECTURE.md");
+  const upward: string[] = [];
+  for (const [from, targets] of all) {
+    for (const to of targets) {
+      if (layerOf(to)! > layerOf(from)!) {
+        upward.push(`${from} (${layerOf(from)}) -> ${to} (${layerOf(to)})`);
+      }
+    }
+  }
+  assert.deepEqual(upward, [], "imports that look up");
 });
