@@ -8,7 +8,7 @@ import type { SubprocessTransport } from "./_transport_types.ts";
 import { ChildProcessTransport } from "./_subprocess_transport.ts";
 import {
   checkFunction,
-  checkOptions,
+  checkKnownOptions,
   checkString,
   describe,
   notSupported,
@@ -50,6 +50,16 @@ export interface SubprocessOptions {
 export type SubprocessTransportOptions = Omit<SubprocessOptions, "limit">;
 
 const STDIO = ["pipe", "inherit", "null"];
+
+/** The options a child takes (`Process`'s `limit` is taken off before). */
+const SPAWN_OPTIONS = [
+  "stdin",
+  "stdout",
+  "stderr",
+  "cwd",
+  "env",
+  "passFds",
+] as const;
 
 interface Spawned {
   child: Deno.ChildProcess;
@@ -96,9 +106,11 @@ export function spawn(
       `The args must be an array of strings, got ${describe(args)}`,
     );
   }
-  const o = checkOptions(options) as SubprocessOptions & {
-    passFds?: unknown;
-  };
+  const o = checkKnownOptions(
+    options as SubprocessOptions & { passFds?: unknown },
+    SPAWN_OPTIONS,
+    "subprocess option",
+  );
   if (o.passFds !== undefined) {
     notSupported(
       "passFds (asyncio's pass_fds)",
