@@ -12,6 +12,13 @@ import type { DatagramAddress, DatagramTransport } from "./_transport_types.ts";
 import { socketView } from "./_transport_socket.ts";
 import { type FlowControlled, WriteFlow } from "./_write_flow.ts";
 import { toError } from "./_errno.ts";
+import {
+  debugActive,
+  protocolCallback,
+  reportSlow,
+  type UnclosedState,
+  watchUnclosed,
+} from "./_debug.ts";
 import { canonicalIPv6, parseIPv4 } from "./_multicast.ts";
 import {
   assertBytes,
@@ -140,6 +147,8 @@ export class DatagramConnTransport implements DatagramTransport {
   #handle: DatagramHandle;
   #protocol: BaseProtocol;
   #loop: LoopCore;
+  /** Debug mode's record of whether this transport was closed. */
+  #unclosed: UnclosedState | null = null;
   #extra: Record<string, unknown>;
   #unix: boolean;
   #v6: boolean;
@@ -219,6 +228,7 @@ export class DatagramConnTransport implements DatagramTransport {
     }
     this.#protocol = protocol;
     this.#loop = loop ?? currentLoop();
+    this.#unclosed = watchUnclosed(this.#loop, this, "datagram transport");
     this.#extra = extra;
     try {
       this.#call("connectionMade", this);
@@ -522,8 +532,16 @@ export class DatagramConnTransport implements DatagramTransport {
 
   /** Calls a protocol callback if the protocol has it (duck typing). */
   #call(name: ProtocolMethod, ...args: unknown[]): void {
-    const method = (this.#protocol as unknown as Record<string, unknown>)[name];
-    if (typeof method === "function") method.apply(this.#protocol, args);
+    const protocol = this.#protocol;
+    const method = (protocol as unknown as Record<string, unknown>)[name];
+    if (typeof method !== "function") return;
+    if (!debugActive) {
+      method.apply(protocol, args);
+      return;
+    }
+    const start = performance.now();
+    method.apply(protocol, args);
+    reportSlow(this.#loop, start, protocolCallback(protocol, name));
   }
 
   async #flush(): Promise<void> {
@@ -612,6 +630,7 @@ export class DatagramConnTransport implements DatagramTransport {
     if (this.#lost) return;
     this.#lost = true;
     this.#closing = true;
+    if (this.#unclosed !== null) this.#unclosed.closed = true;
     this.#lostError = exc;
     this.#queue = [];
     this.#head = 0;

@@ -3,6 +3,7 @@
 // errors to the loop it belongs to. Public through events.ts.
 
 import type { LoopCore } from "./_loop_core.ts";
+import { callbackName, debugActive, reportSlow } from "./_debug.ts";
 
 /**
  * A scheduled callback that can be cancelled (`loop.callSoon` returns one).
@@ -49,6 +50,7 @@ export class Handle {
     const callback = this.#callback;
     if (callback === null) return;
     this.#callback = null;
+    const start = debugActive ? performance.now() : 0;
     try {
       const result = callback(...this.#args);
       if (result instanceof Promise) {
@@ -56,6 +58,9 @@ export class Handle {
       }
     } catch (exception) {
       this.#report(exception);
+    }
+    if (debugActive) {
+      reportSlow(this.#loop, start, `<Handle ${callbackName(callback)}>`);
     }
   }
 

@@ -27,6 +27,8 @@ export interface LoopCore {
   time(): number;
   /** Whether debug mode is on (slow callbacks and unclosed objects reported). */
   getDebug(): boolean;
+  /** In debug mode, callbacks taking this long (ms) or longer are reported. */
+  readonly slowCallbackDuration: number;
 }
 
 /** Logs `context` to stderr, as asyncio's default exception handler does. */
@@ -45,6 +47,7 @@ const fallbackLoop: LoopCore = {
   callExceptionHandler: logException,
   time: () => performance.now(),
   getDebug: () => false,
+  slowCallbackDuration: 100,
 };
 
 let provider: (() => LoopCore) | null = null;

@@ -11,6 +11,7 @@ import {
 } from "./_stream_transport.ts";
 import { socketView, type TransportSocket } from "./_transport_socket.ts";
 import { checkNumber, checkOptions } from "./_validate.ts";
+import { type UnclosedState, watchUnclosed } from "./_debug.ts";
 
 /** Pause after an accept error (EMFILE and the like), as asyncio does. */
 const ACCEPT_RETRY_DELAY = 100;
@@ -79,10 +80,13 @@ export class Server {
   #onAbort = () => this.close();
   #sockets: TransportSocket[];
   #addrs: Deno.Addr[];
+  /** Debug mode's record of whether this server was closed. */
+  #unclosed: UnclosedState | null;
 
   /** Made by `createServer` and friends; not meant to be constructed by users. */
   constructor(init: ServerInit) {
     this.#loop = init.loop;
+    this.#unclosed = watchUnclosed(init.loop, this, "server");
     this.#listeners = init.listeners;
     this.#protocolFactory = init.protocolFactory;
     this.#keepAlive = init.keepAlive ?? false;
@@ -157,6 +161,7 @@ export class Server {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#unclosed !== null) this.#unclosed.closed = true;
     this.#serving = false;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#listenersClosed = this.#listeners.map((l) => l.close());

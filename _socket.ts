@@ -5,6 +5,8 @@
 
 import type { DetachedHandle, SocketImpl } from "./_backend.ts";
 import { currentBackend } from "./_io.ts";
+import { currentLoop } from "./_loop_core.ts";
+import { type UnclosedState, watchUnclosed } from "./_debug.ts";
 import { errno, errnoOf, errorOfErrno } from "./_errno.ts";
 import { forgetFd, setReadiness } from "./_readiness.ts";
 import {
@@ -158,6 +160,8 @@ export class Socket {
   static #pending: SocketImpl | null = null;
   #impl: SocketImpl;
   #detached = false;
+  /** Debug mode's record of whether this socket was closed. */
+  #unclosed: UnclosedState | null;
 
   static {
     detachOf = (sock) => sock.#detach();
@@ -186,6 +190,7 @@ export class Socket {
     }
     this.#impl = impl;
     setReadiness(this, impl.readiness);
+    this.#unclosed = watchUnclosed(currentLoop(), this, "socket");
   }
 
   /** The address family: `AF_INET`, `AF_INET6` or `AF_UNIX`. */
@@ -405,6 +410,7 @@ export class Socket {
    */
   close(): void {
     const impl = this.#impl;
+    if (this.#unclosed !== null) this.#unclosed.closed = true;
     forgetFd(impl.fd);
     if (this.#detached) {
       // The new owner has the resource; this socket only reads as closed.
@@ -560,6 +566,7 @@ export class Socket {
     this.#checkOpen();
     const detached = await this.#impl.detach();
     this.#detached = true;
+    if (this.#unclosed !== null) this.#unclosed.closed = true;
     forgetFd(this.#impl.fd);
     return detached;
   }

@@ -23,6 +23,13 @@ import {
 import { toError } from "./_errno.ts";
 import { CoalescingBuffer, WriteFlow } from "./_write_flow.ts";
 import { ReadFlow } from "./_read_flow.ts";
+import {
+  debugActive,
+  protocolCallback,
+  reportSlow,
+  type UnclosedState,
+  watchUnclosed,
+} from "./_debug.ts";
 
 /** First read buffer of a connection: small, so idle connections stay cheap. */
 const FIRST_READ_SIZE = 4 * 1024;
@@ -131,6 +138,8 @@ export class StreamTransport implements Transport {
   #handle: StreamHandle;
   #protocol: BaseProtocol;
   #loop: LoopCore;
+  /** Debug mode's record of whether this transport was closed. */
+  #unclosed: UnclosedState | null;
   #extra: Record<string, unknown>;
   #onLost: ((transport: StreamTransport) => void) | undefined;
   #canWriteEof: boolean;
@@ -207,11 +216,22 @@ export class StreamTransport implements Transport {
     StreamTransport.#pendingHandle = null;
     this.#protocol = protocol;
     this.#loop = loop ?? currentLoop();
+    this.#unclosed = watchUnclosed(this.#loop, this, "transport");
     this.#extra = extra;
     this.#onLost = onLost;
     this.#canWriteEof = canWriteEof;
     try {
-      if (callConnectionMade) protocol.connectionMade(this);
+      if (callConnectionMade) {
+        const start = debugActive ? performance.now() : 0;
+        protocol.connectionMade(this);
+        if (debugActive) {
+          reportSlow(
+            this.#loop,
+            start,
+            protocolCallback(protocol, "connectionMade"),
+          );
+        }
+      }
     } catch (error) {
       this.#fatal(error, "Exception in protocol.connectionMade()");
       return;
@@ -463,6 +483,7 @@ export class StreamTransport implements Transport {
     const currentBuffered = current === protocol
       ? buffered
       : isBuffered(current);
+    const start = debugActive ? performance.now() : 0;
     try {
       if (currentBuffered && buffered && current === protocol) {
         (current as BufferedProtocol).bufferUpdated(n);
@@ -484,6 +505,10 @@ export class StreamTransport implements Transport {
           currentBuffered ? "bufferUpdated" : "dataReceived"
         }()`,
       );
+    }
+    if (debugActive) {
+      const method = currentBuffered ? "bufferUpdated" : "dataReceived";
+      reportSlow(this.#loop, start, protocolCallback(current, method));
     }
   }
 
@@ -571,6 +596,7 @@ export class StreamTransport implements Transport {
     if (this.#lost) return;
     this.#lost = true;
     this.#closing = true;
+    if (this.#unclosed !== null) this.#unclosed.closed = true;
     this.#lostError = exc;
     this.#pending.clear();
     this.#readBuffer = null;

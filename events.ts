@@ -75,7 +75,8 @@ import { ReadinessWatches } from "./_loop_watches.ts";
 import { SignalHandlers } from "./_signals.ts";
 import * as sockOps from "./_sock_ops.ts";
 import type { SendfileTransport, SockOptions } from "./_sock_ops.ts";
-import { checkFunction, describe } from "./_validate.ts";
+import { checkFunction, checkNumber, describe } from "./_validate.ts";
+import { activateDebug, debugRequested } from "./_debug.ts";
 
 export { Handle, TimerHandle } from "./_handles.ts";
 export { CancelledError, Future, InvalidStateError, Task } from "./_futures.ts";
@@ -147,6 +148,7 @@ const KEEP_ALIVE_MS = 86_400_000;
 export class EventLoop implements LoopCore {
   #handler: ExceptionHandler | null = null;
   #debug = false;
+  #slowCallbackDuration = 100;
   #closed = false;
   #running = false;
   #stopping = false;
@@ -157,6 +159,14 @@ export class EventLoop implements LoopCore {
   #watches = new ReadinessWatches(this);
   // Signal handlers.
   #signals = new SignalHandlers();
+
+  /**
+   * A new loop (`getEventLoop()` makes the program's). It starts in debug
+   * mode when the environment has `AIONET_DEBUG=1`.
+   */
+  constructor() {
+    if (debugRequested()) this.setDebug(true);
+  }
 
   /** The loop's clock in milliseconds (monotonic, as `performance.now()`). */
   time(): number {
@@ -665,12 +675,39 @@ export class EventLoop implements LoopCore {
 
   // ---- debug mode ----
 
-  /** Whether debug mode is on. */
+  /**
+   * Whether debug mode is on (asyncio's `get_debug()`). A new loop starts
+   * in debug mode when the environment has `AIONET_DEBUG=1` (and the
+   * program may read it: `--allow-env=AIONET_DEBUG`).
+   */
   getDebug(): boolean {
     return this.#debug;
   }
 
-  /** Turns debug mode on or off. */
+  /**
+   * Turns debug mode on or off (asyncio's `set_debug()`). In debug mode a
+   * callback of the loop or a protocol callback that runs for
+   * `slowCallbackDuration` ms or longer is reported with `console.warn`,
+   * naming it and its duration; transports, servers and sockets that are
+   * collected without having been closed are reported
+   * (`ResourceWarning: unclosed …`). Objects made while debug mode was off
+   * are not watched. With debug mode off on every loop, none of this costs
+   * anything.
+   *
+   * @example Warn about callbacks that block the loop
+   * ```ts
+   * import { getEventLoop } from "@aionet/aionet/events";
+   *
+   * const loop = getEventLoop();
+   * loop.setDebug(true);
+   * loop.slowCallbackDuration = 50;
+   * loop.callSoon(function busy() {
+   *   const end = performance.now() + 60;
+   *   while (performance.now() < end);
+   * }); // warns: Executing <Handle busy> took 60.0 ms
+   * loop.setDebug(false);
+   * ```
+   */
   setDebug(enabled: boolean): void {
     if (typeof enabled !== "boolean") {
       throw new TypeError(
@@ -678,6 +715,20 @@ export class EventLoop implements LoopCore {
       );
     }
     this.#debug = enabled;
+    if (enabled) activateDebug();
+  }
+
+  /**
+   * In debug mode, callbacks that run this long (ms) or longer are
+   * reported (asyncio's `slow_callback_duration`, there in seconds).
+   * Default 100.
+   */
+  get slowCallbackDuration(): number {
+    return this.#slowCallbackDuration;
+  }
+
+  set slowCallbackDuration(ms: number) {
+    this.#slowCallbackDuration = checkNumber(ms, "slowCallbackDuration");
   }
 
   // ---- exception handler ----

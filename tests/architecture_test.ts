@@ -55,6 +55,7 @@ Deno.test("architecture: every root module loads first, on its own", async () =>
 const LAYERS: Record<number, string[]> = {
   1: [
     "_loop_core.ts",
+    "_debug.ts",
     "_backend.ts",
     "_transport_types.ts",
     "protocols.ts",
