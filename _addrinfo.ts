@@ -1,8 +1,7 @@
 // Name resolution for sockets.ts: getAddrInfo and getNameInfo over
 // node:dns, which uses the system resolver (so /etc/hosts is honoured).
 
-import { lookup, lookupService } from "node:dns/promises";
-import { isIP } from "node:net";
+import { ipVersion } from "./_ip.ts";
 import { checkOptions, describe } from "./_validate.ts";
 
 const AF_UNSPEC = 0;
@@ -152,7 +151,7 @@ export async function getAddrInfo(
     const literal = host.startsWith("[") && host.endsWith("]")
       ? host.slice(1, -1)
       : host;
-    const version = isIP(literal);
+    const version = ipVersion(literal);
     if (version !== 0) {
       addresses = [{ address: literal, family: version }];
     } else if (flags & AI_NUMERICHOST) {
@@ -161,6 +160,7 @@ export async function getAddrInfo(
       );
     } else {
       try {
+        const { lookup } = await import("node:dns/promises");
         addresses = await lookup(host, { all: true, verbatim: true });
       } catch (error) {
         throw new Deno.errors.NotFound(
@@ -230,7 +230,7 @@ export async function getNameInfo(
     throw new TypeError(`The flags must be a number, got ${describe(flags)}`);
   }
   let numeric = hostname;
-  if (isIP(hostname) === 0) {
+  if (ipVersion(hostname) === 0) {
     const [first] = await getAddrInfo(hostname, port, { type: SOCK_STREAM });
     numeric = first[4].hostname;
   }
@@ -238,6 +238,7 @@ export async function getNameInfo(
   let service = String(port);
   if ((flags & NI_NUMERICHOST) === 0 || (flags & NI_NUMERICSERV) === 0) {
     try {
+      const { lookupService } = await import("node:dns/promises");
       const found = await lookupService(numeric, port);
       name = found.hostname;
       service = found.service;

@@ -11,7 +11,6 @@ import { currentBackend } from "./_io.ts";
 import type { DatagramAddress } from "./_transport_types.ts";
 import { callFactory } from "./_transport_common.ts";
 import {
-  canonicalIp,
   checkBoolean,
   checkDestinationPort,
   checkPath,
@@ -20,7 +19,7 @@ import {
   datagramTransportOverHandle,
   isUnixAddress,
 } from "./_datagram_transport.ts";
-import { parseIPv4 } from "./_multicast.ts";
+import { canonicalIp, parseIPv4 } from "./_ip.ts";
 import {
   checkFunction,
   checkHostname,

@@ -19,7 +19,7 @@ import {
   type UnclosedState,
   watchUnclosed,
 } from "./_debug.ts";
-import { canonicalIPv6, parseIPv4 } from "./_multicast.ts";
+import { canonicalIp } from "./_ip.ts";
 import {
   assertBytes,
   checkNumber,
@@ -90,24 +90,6 @@ type ProtocolMethod =
   | "errorReceived"
   | "pauseWriting"
   | "resumeWriting";
-
-/** An IP literal in canonical form (IPv4-mapped IPv6 as IPv4), or `null`. */
-export function canonicalIp(hostname: string): string | null {
-  const v4 = parseIPv4(hostname);
-  if (v4 !== null) return v4.join(".");
-  const v6 = canonicalIPv6(hostname);
-  if (v6 === null) return null;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(v6);
-  if (mapped) return mapped[1];
-  // The URL parser writes the IPv4 tail of a mapped address in hex.
-  const hexMapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
-  if (hexMapped) {
-    const high = parseInt(hexMapped[1], 16);
-    const low = parseInt(hexMapped[2], 16);
-    return [high >> 8, high & 255, low >> 8, low & 255].join(".");
-  }
-  return v6;
-}
 
 export function isUnixAddress(addr: object): addr is { path: string } {
   return "path" in addr;

@@ -14,6 +14,7 @@
 // symbol's description, feature-detected; `NotSupported` if absent).
 
 import { checkNumber, describe } from "./_validate.ts";
+import { canonicalIPv6, parseIPv4 } from "./_ip.ts";
 
 /** What `getMulticastOptions()` reports for a socket. */
 export interface MulticastOptions {
@@ -60,31 +61,6 @@ export function initMulticast(
   options: { loopback: boolean },
 ): void {
   stateOf(conn).loopback = options.loopback;
-}
-
-/** The dotted-quad bytes of an IPv4 literal, or `null`. */
-export function parseIPv4(text: string): number[] | null {
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
-  const bytes: number[] = [];
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part)) return null;
-    const value = Number(part);
-    if (value > 255) return null;
-    bytes.push(value);
-  }
-  return bytes;
-}
-
-/** The canonical text of an IPv6 literal (`"::1"`), or `null`. */
-export function canonicalIPv6(text: string): string | null {
-  if (!text.includes(":") || /[^0-9a-fA-F:.]/.test(text)) return null;
-  try {
-    const host = new URL(`http://[${text}]/`).hostname;
-    return host.slice(1, -1);
-  } catch {
-    return null;
-  }
 }
 
 /** Whether `address` is an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast literal. */

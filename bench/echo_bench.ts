@@ -790,6 +790,7 @@ interface Sample {
   serverCpu: number; // fraction of one core
   serverCost: number; // server CPU µs per round trip, or per MiB (bulk)
   otherLoad: number; // CPU used by other processes, in cores
+  peakRss?: number; // server VmRSS, KiB, highest during the measured run
   note?: string;
   idle?: IdleResult;
 }
@@ -900,6 +901,32 @@ function report(
   }
   out.push("");
 
+  const loads = config.workloads.filter((w) => w.kind === "load");
+  if (loads.length > 0) {
+    out.push("## Peak server memory during the measured run", "");
+    out.push(
+      "Highest VmRSS of the server (sampled every 50 ms of the measured " +
+        "run; median over the reps) and its ratio to the raw Deno loop's " +
+        "(< 1.00× uses less).",
+      "",
+    );
+    out.push(`| server | ${loads.map((w) => w.id).join(" | ")} |`);
+    out.push(`| --- | ${loads.map(() => "---:").join(" | ")} |`);
+    const rawPeak = (w: Workload) =>
+      medianPeak(results.get("raw")?.get(w.id) ?? []);
+    for (const s of ran) {
+      const cells = loads.map((w) => {
+        const peak = medianPeak(results.get(s.id)?.get(w.id) ?? []);
+        if (peak === null) return "–";
+        const ref = rawPeak(w);
+        const ratio = ref === null ? "" : ` (${(peak / ref).toFixed(2)}×)`;
+        return `${(peak / 1024).toFixed(0)} MiB${ratio}`;
+      });
+      out.push(`| ${s.label} | ${cells.join(" | ")} |`);
+    }
+    out.push("");
+  }
+
   const scaling = scalingWorkloads(config);
   if (scaling.length > 0) {
     out.push("## Connection scaling: 1 KiB ping-pong, round trips/s", "");
@@ -943,9 +970,11 @@ function report(
       out.push(
         `| server | median | vs raw | min – max | server CPU | server µs/${
           w.mode === "bulk" ? "MiB" : "round trip"
-        } | generator CPU (max) | others |`,
+        } | generator CPU (max) | others | peak RSS |`,
       );
-      out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+      out.push(
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+      );
     }
     for (const s of ran) {
       const samples = results.get(s.id)?.get(w.id) ?? [];
@@ -975,7 +1004,9 @@ function report(
             median(samples.map((x) => x.serverCost)).toFixed(1)
           } | ${pct(median(samples.map((x) => x.loadgenCpu)))} (${
             pct(Math.max(...samples.map((x) => x.loadgenCpu)))
-          }) | ${pct(median(samples.map((x) => x.otherLoad)))} |`,
+          }) | ${pct(median(samples.map((x) => x.otherLoad)))} | ${
+            peakOf(samples)
+          } |`,
         );
       }
     }
@@ -1200,6 +1231,20 @@ function scalingSvg(
   return svg.join("\n") + "\n";
 }
 
+/** The median peak RSS (KiB) of `samples`, or `null` if none was taken. */
+function medianPeak(samples: Sample[]): number | null {
+  const peaks = samples.map((x) => x.peakRss).filter((p): p is number =>
+    p !== undefined && p > 0
+  );
+  return peaks.length === 0 ? null : median(peaks);
+}
+
+/** The median peak RSS of `samples` as text, or "–". */
+function peakOf(samples: Sample[]): string {
+  const peak = medianPeak(samples);
+  return peak === null ? "–" : `${(peak / 1024).toFixed(0)} MiB`;
+}
+
 /** What went wrong in a load generator run, or "". */
 function problems(r: LoadResult): string {
   if (!r.errors && !r.corrupt && r.clean === r.conns) return "";
@@ -1245,6 +1290,16 @@ async function measureLoad(
       // left out.
       let machineBefore = machineCpu(), machine = machineBefore;
       let serverBefore = 0, serverAfter = 0, t0 = 0, t1 = 0;
+      // The server's RSS, sampled every 50 ms of the measured run.
+      let peakRss = 0;
+      let rssTimer: ReturnType<typeof setInterval> | undefined;
+      const sampleRss = () => {
+        try {
+          peakRss = Math.max(peakRss, processRss(server.pid));
+        } catch {
+          // The server exited; the run reports it.
+        }
+      };
       const r = await runLoad(
         loadgen,
         pin,
@@ -1257,13 +1312,17 @@ async function measureLoad(
             machineBefore = machineCpu();
             serverBefore = processCpu(server.pid);
             t0 = performance.now();
+            sampleRss();
+            rssTimer = setInterval(sampleRss, 50);
           } else {
             machine = machineCpu();
             serverAfter = processCpu(server.pid);
             t1 = performance.now();
+            clearInterval(rssTimer);
+            sampleRss();
           }
         },
-      );
+      ).finally(() => clearInterval(rssTimer));
       if (t1 === 0) throw new Error("the load generator printed no STOP");
       const wall = (t1 - t0) / 1000;
       const serverCpu = serverAfter - serverBefore;
@@ -1278,6 +1337,7 @@ async function measureLoad(
         serverCost: 1e6 * serverCpu /
           (w.mode === "bulk" ? r.bytes / 2 ** 20 : r.roundtrips),
         otherLoad: Math.max(0, others / wall),
+        peakRss,
       };
       const note = [
         warmupProblem && `warm-up: ${warmupProblem}`,

@@ -69,6 +69,7 @@ const LAYERS: Record<number, string[]> = {
     "_socket_constants.ts",
     "_addrinfo.ts",
     "_multicast.ts",
+    "_ip.ts",
   ],
   2: ["_handles.ts", "_futures.ts", "_timer_queue.ts", "_signals.ts"],
   3: [

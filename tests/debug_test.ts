@@ -4,9 +4,8 @@
 // turns it on; off, nothing is reported.
 
 import assert from "node:assert/strict";
-import { EventLoop, getEventLoop } from "../events.ts";
+import { EventLoop } from "../events.ts";
 import { Protocol } from "../protocols.ts";
-import { createConnection, createServer } from "../transports.ts";
 import { encode, withTimeout } from "./_helpers.ts";
 
 /** Collects console.warn lines until disposed. */
