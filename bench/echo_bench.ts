@@ -157,6 +157,13 @@ function workersServer(workers: number): ServerSpec {
 }
 
 function denoServer(id: string, label: string, file: string): ServerSpec {
+  const path = file.includes("/") ? file : `${SERVERS_DIR}/${file}`;
+  // The Streams server imports streams.ts dynamically (to skip cleanly
+  // while it does not exist), which needs read access: to this checkout,
+  // and to the checkout of an --extra server (its file's ../../).
+  const readable = path.startsWith("/") && !path.startsWith(`${ROOT}/`)
+    ? `${ROOT},${new URL("../..", `file://${path}`).pathname}`
+    : ROOT;
   return {
     id,
     label,
@@ -165,10 +172,8 @@ function denoServer(id: string, label: string, file: string): ServerSpec {
         Deno.execPath(),
         "run",
         "--allow-net=127.0.0.1",
-        // The Streams server imports streams.ts dynamically (to skip cleanly
-        // while it does not exist), which needs read access.
-        `--allow-read=${ROOT}`,
-        file.includes("/") ? file : `${SERVERS_DIR}/${file}`,
+        `--allow-read=${readable}`,
+        path,
       ]),
   };
 }
