@@ -4,6 +4,13 @@
 // the plaintext transport always frees the socket, so a handshake time
 // limit is reliable. (Closing a Deno.TlsConn while its handshake is pending
 // leaves the socket open on Deno 2.9.6, so the native TLS API is not used.)
+//
+// Flow control on the way in. The decrypted bytes wait in NodeTlsConn
+// until the TLS transport reads them. When too many wait, the *plaintext*
+// transport stops reading (no more TLS records enter); the node:tls socket
+// itself is never paused: in Deno 2.9.6 a node:tls socket over a JS Duplex
+// that is paused when the peer's close_notify arrives never emits 'end',
+// even once resumed, and the EOF after a large transfer was lost.
 
 import * as nodeTls from "node:tls";
 import { createPrivateKey, X509Certificate } from "node:crypto";
@@ -23,7 +30,10 @@ export const DEFAULT_HANDSHAKE_TIMEOUT = 60_000;
 /** How long closing waits for close_notify to be flushed before aborting. */
 const SHUTDOWN_TIMEOUT = 30_000;
 
-/** Buffered decrypted bytes above which the TLS socket is paused. */
+/**
+ * Decrypted bytes waiting to be read above which the plaintext transport
+ * stops reading; it reads again once they fall to a quarter of this.
+ */
 const READ_HIGH = 256 * 1024;
 
 /** Client TLS settings after checking. */
@@ -203,7 +213,7 @@ export async function upgradeTransport(
       ALPNProtocols: client.alpnProtocols,
     });
   }
-  const conn = new NodeTlsConn(socket, raw, pipe.lost);
+  const conn = new NodeTlsConn(socket, raw, pipe);
   const ready = new Promise<void>((resolve, reject) => {
     const closed = () =>
       reject(
@@ -250,6 +260,10 @@ class RawPipe extends Protocol {
   #original: BaseProtocol;
   #writePaused = false;
   #heldCallbacks: Array<() => void> = [];
+  /** The Duplex's buffer is full (node:tls has not taken the records yet). */
+  #duplexFull = false;
+  /** Too many decrypted bytes wait to be read (set by NodeTlsConn). */
+  #decryptedFull = false;
 
   constructor(raw: StreamTransport) {
     super();
@@ -259,7 +273,10 @@ class RawPipe extends Protocol {
     this.#raw = raw;
     this.#original = raw.getProtocol();
     this.duplex = new Duplex({
-      read: () => raw.resumeReading(),
+      read: () => {
+        this.#duplexFull = false;
+        this.#syncReading();
+      },
       write: (chunk: Uint8Array, _encoding, callback) => {
         try {
           raw.write(chunk);
@@ -286,8 +303,23 @@ class RawPipe extends Protocol {
     if (peerClosedWrite(raw)) this.duplex.push(null);
   }
 
+  /** Stops (or resumes) reading TLS records while decrypted bytes pile up. */
+  holdReading(hold: boolean): void {
+    if (this.#decryptedFull === hold) return;
+    this.#decryptedFull = hold;
+    this.#syncReading();
+  }
+
+  #syncReading(): void {
+    if (this.#duplexFull || this.#decryptedFull) this.#raw.pauseReading();
+    else this.#raw.resumeReading();
+  }
+
   override dataReceived(data: Uint8Array): void {
-    if (!this.duplex.push(data)) this.#raw.pauseReading();
+    if (!this.duplex.push(data)) {
+      this.#duplexFull = true;
+      this.#syncReading();
+    }
   }
 
   override eofReceived(): boolean {
@@ -322,12 +354,12 @@ class RawPipe extends Protocol {
 class NodeTlsConn {
   #socket: nodeTls.TLSSocket;
   #raw: StreamTransport;
+  #pipe: RawPipe;
   #chunks: Uint8Array[] = [];
   #queued = 0;
   #ended = false;
   #closed = false;
   #error: Error | null = null;
-  #rawLost: Promise<void>;
   #rawGone = false;
   #waiter:
     | {
@@ -337,18 +369,16 @@ class NodeTlsConn {
     }
     | null = null;
 
-  constructor(
-    socket: nodeTls.TLSSocket,
-    raw: StreamTransport,
-    rawLost: Promise<void>,
-  ) {
+  constructor(socket: nodeTls.TLSSocket, raw: StreamTransport, pipe: RawPipe) {
     this.#socket = socket;
     this.#raw = raw;
-    this.#rawLost = rawLost;
+    this.#pipe = pipe;
+    // The socket always flows (see the top of this file): backpressure is
+    // applied by the plaintext transport.
     socket.on("data", (data: Uint8Array) => {
       this.#chunks.push(data);
       this.#queued += data.length;
-      if (this.#queued > READ_HIGH) socket.pause();
+      if (this.#queued > READ_HIGH) pipe.holdReading(true);
       this.#serve();
     });
     socket.on("end", () => {
@@ -416,11 +446,13 @@ class NodeTlsConn {
     if (this.#closed) return;
     this.#closed = true;
     const timer = setTimeout(() => this.#raw.abort(), SHUTDOWN_TIMEOUT);
-    this.#rawLost.then(() => {
+    this.#pipe.lost.then(() => {
       clearTimeout(timer);
       this.#rawGone = true;
       this.#serve();
     });
+    // Nothing more is read: let the plaintext side take the close_notify.
+    this.#pipe.holdReading(false);
     this.#socket.end();
   }
 
@@ -457,9 +489,7 @@ class NodeTlsConn {
       else this.#chunks[0] = chunk.subarray(count);
     }
     this.#queued -= n;
-    if (this.#queued <= READ_HIGH / 4 && this.#socket.isPaused()) {
-      this.#socket.resume();
-    }
+    if (this.#queued <= READ_HIGH / 4) this.#pipe.holdReading(false);
     return n;
   }
 }
