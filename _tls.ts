@@ -126,30 +126,6 @@ function checkPem(parse: () => unknown, problem: string): void {
   }
 }
 
-/**
- * Settles with `promise`, or rejects with `TimedOut` after `ms` (calling
- * `onTimeout` to release what the promise waits on). The timer is cleared.
- */
-export async function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-  onTimeout: () => void,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout();
-      reject(new Deno.errors.TimedOut(`${what} timed out after ${ms} ms`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function asTlsError(error: unknown): Error {
   if (error instanceof Deno.errors.TimedOut) return error;
   if (
@@ -163,17 +139,27 @@ function asTlsError(error: unknown): Error {
   return new Deno.errors.InvalidData(`TLS error: ${message}`, { cause: error });
 }
 
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ??
+    new DOMException("The operation was aborted", "AbortError");
+}
+
 /** Options of {@linkcode upgradeTransport}. */
 export interface UpgradeOptions {
   serverSide: boolean;
   client?: ClientTlsSettings;
   server?: ServerTlsSettings;
+  /** Aborts the handshake: the call rejects with the reason. */
+  signal?: AbortSignal;
 }
 
 /**
  * Runs TLS over a live transport: the transport's protocol is replaced by
  * one that feeds a node:tls socket, and the decrypted side is returned as a
  * `Deno.Conn`-shaped object that a new StreamTransport can own.
+ *
+ * Rejects (and closes the transport, waiting until it is closed) when the
+ * handshake fails, times out or `signal` aborts (with the signal's reason).
  */
 export async function upgradeTransport(
   raw: StreamTransport,
@@ -226,19 +212,44 @@ export async function upgradeTransport(
     socket.once("end", closed);
     socket.once("close", closed);
   });
-  // After a timeout nobody awaits `ready`; its later failure is expected.
+  // After a timeout or an abort nobody awaits `ready`; its failure is expected.
   ready.catch(() => {});
-  try {
-    await withTimeout(
-      ready,
-      settings.handshakeTimeout,
-      "The TLS handshake",
-      () => {},
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  let aborted = false;
+  const stop = new Promise<never>((_, reject) => {
+    const ms = settings.handshakeTimeout;
+    timer = setTimeout(
+      () =>
+        reject(
+          new Deno.errors.TimedOut(
+            `The TLS handshake timed out after ${ms} ms`,
+          ),
+        ),
+      ms,
     );
+    const signal = options.signal;
+    if (signal === undefined) return;
+    onAbort = () => {
+      aborted = true;
+      reject(abortReason(signal));
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    await Promise.race([ready, stop]);
   } catch (error) {
     socket.destroy();
     raw.abort();
-    throw asTlsError(error);
+    // Settle only once the socket is closed: nothing is left open.
+    await pipe.lost;
+    throw aborted ? error : asTlsError(error);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) {
+      options.signal!.removeEventListener("abort", onAbort);
+    }
   }
   pipe.secured = true;
   const alpn = socket.alpnProtocol;

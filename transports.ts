@@ -392,6 +392,7 @@ async function startTlsTransport<P extends BaseProtocol>(
   const { conn: secured, extra } = await upgradeTransport(rawTransport(conn), {
     serverSide: false,
     client: settings,
+    signal,
   });
   return startTransport(secured, protocolFactory, signal, {
     canWriteEof: false,
@@ -797,6 +798,7 @@ const START_TLS_OPTIONS = [
   "key",
   "alpnProtocols",
   "handshakeTimeout",
+  "signal",
 ];
 
 /** Options of {@linkcode startTls}. */
@@ -815,6 +817,8 @@ export interface StartTlsOptions {
   alpnProtocols?: string[];
   /** Handshake time limit in ms (default 60 000). */
   handshakeTimeout?: number;
+  /** Cancels the handshake: the call rejects with the reason, the transport is closed. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -825,7 +829,9 @@ export interface StartTlsOptions {
  *
  * TLS runs over the existing transport (node:tls over the transport's
  * bytes), so the upgrade works while a read is pending, on TCP and Unix
- * sockets. Certificates are always verified on the client side.
+ * sockets. Certificates are always verified on the client side. `signal`
+ * aborts the handshake: the call rejects with its reason and the transport
+ * is closed, as a failed handshake closes it.
  *
  * @example STARTTLS on the client side
  * ```ts ignore
@@ -872,7 +878,9 @@ export async function startTls(
     key,
     alpnProtocols,
     handshakeTimeout,
+    signal,
   } = checked;
+  checkSignal(signal);
   if (transport.isClosing()) {
     throw new Deno.errors.BadResource("Cannot start TLS on a closed transport");
   }
@@ -895,7 +903,10 @@ export async function startTls(
         handshakeTimeout,
       })!,
     };
-  const { conn, extra } = await upgradeTransport(transport, upgrade);
+  const { conn, extra } = await upgradeTransport(transport, {
+    ...upgrade,
+    signal,
+  });
   return new StreamTransport(conn, protocol, {
     loop: getEventLoop(),
     canWriteEof: false,
