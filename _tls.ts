@@ -1,9 +1,12 @@
-// TLS for transports: option checks and TLS run over a live plaintext
-// transport with node:tls, as asyncio's sslproto runs TLS over a memory BIO.
-// Every TLS connection uses this path (clients, servers, startTls): closing
-// the plaintext transport always frees the socket, so a handshake time
-// limit is reliable. (Closing a Deno.TlsConn while its handshake is pending
-// leaves the socket open on Deno 2.9.6, so the native TLS API is not used.)
+// TLS run over a live plaintext transport with node:tls, as asyncio's
+// sslproto runs TLS over a memory BIO. Every TLS connection uses this path
+// (clients, servers, startTls): closing the plaintext transport always
+// frees the socket, so a handshake time limit and an abort are reliable.
+// (Closing a Deno.TlsConn while its handshake is pending leaves the socket
+// open on Deno 2.9.6, so the native TLS API is not used.)
+//
+// Options and their checks live in _tls_options.ts, the client-certificate
+// check in _tls_verify.ts, the extra information in _tls_info.ts.
 //
 // Flow control on the way in. The decrypted bytes wait in NodeTlsConn
 // until the TLS transport reads them. When too many wait, the *plaintext*
@@ -13,19 +16,26 @@
 // even once resumed, and the EOF after a large transfer was lost.
 
 import * as nodeTls from "node:tls";
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
 import { Duplex } from "node:stream";
 import { type BaseProtocol, Protocol } from "./protocols.ts";
 import { peerClosedWrite, type StreamTransport } from "./_stream_transport.ts";
-import {
-  checkNumber,
-  checkOptions,
-  checkString,
-  describe,
-} from "./_validate.ts";
+import type {
+  ClientTlsSettings,
+  ServerTlsSettings,
+  TlsKeyPair,
+} from "./_tls_options.ts";
+import { presentedChain, tlsExtraInfo } from "./_tls_info.ts";
+import { verifyClientChain } from "./_tls_verify.ts";
 
-/** asyncio's default TLS handshake time limit (60 s). */
-export const DEFAULT_HANDSHAKE_TIMEOUT = 60_000;
+export {
+  type ClientTlsSettings,
+  clientTlsSettings,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  type ServerTlsSettings,
+  serverTlsSettings,
+  startTlsSettings,
+} from "./_tls_options.ts";
 
 /** How long closing waits for close_notify to be flushed before aborting. */
 const SHUTDOWN_TIMEOUT = 30_000;
@@ -35,96 +45,6 @@ const SHUTDOWN_TIMEOUT = 30_000;
  * stops reading; it reads again once they fall to a quarter of this.
  */
 const READ_HIGH = 256 * 1024;
-
-/** Client TLS settings after checking. */
-export interface ClientTlsSettings {
-  caCerts?: string[];
-  serverName?: string;
-  alpnProtocols?: string[];
-  handshakeTimeout: number;
-}
-
-/** Server TLS settings after checking. */
-export interface ServerTlsSettings {
-  cert: string;
-  key: string;
-  alpnProtocols?: string[];
-  handshakeTimeout: number;
-}
-
-function checkStringList(value: unknown, what: string): string[] | undefined {
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
-    throw new TypeError(
-      `The ${what} must be an array of strings, got ${describe(value)}`,
-    );
-  }
-  return value;
-}
-
-function checkTimeout(value: unknown): number {
-  if (value === undefined) return DEFAULT_HANDSHAKE_TIMEOUT;
-  const timeout = checkNumber(value, "handshakeTimeout");
-  if (timeout === 0) {
-    throw new RangeError("The handshakeTimeout must be greater than 0");
-  }
-  return timeout;
-}
-
-/** Checks a client `tls` option; `null` when TLS is off. */
-export function clientTlsSettings(tls: unknown): ClientTlsSettings | null {
-  if (tls === undefined || tls === false) return null;
-  if (tls === true) return { handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT };
-  const options = checkOptions(tls as Record<string, unknown>, "tls option");
-  for (const key of Object.keys(options)) {
-    if (
-      !["caCerts", "serverName", "alpnProtocols", "handshakeTimeout"].includes(
-        key,
-      )
-    ) {
-      throw new TypeError(
-        `Unknown client TLS option "${key}" (certificate checks cannot be turned off)`,
-      );
-    }
-  }
-  return {
-    caCerts: checkStringList(options.caCerts, "caCerts"),
-    serverName: options.serverName === undefined
-      ? undefined
-      : checkString(options.serverName, "serverName"),
-    alpnProtocols: checkStringList(options.alpnProtocols, "alpnProtocols"),
-    handshakeTimeout: checkTimeout(options.handshakeTimeout),
-  };
-}
-
-/** Checks a server `tls` option; `null` when TLS is off. */
-export function serverTlsSettings(tls: unknown): ServerTlsSettings | null {
-  if (tls === undefined) return null;
-  const options = checkOptions(tls as Record<string, unknown>, "tls option");
-  const cert = checkString(options.cert, "TLS cert (PEM)");
-  const key = checkString(options.key, "TLS key (PEM)");
-  // Fail at the call, as asyncio's load_cert_chain() does, not at every
-  // handshake later on.
-  checkPem(() => new X509Certificate(cert), "cert is not a PEM certificate");
-  checkPem(() => createPrivateKey(key), "key is not a PEM private key");
-  return {
-    cert,
-    key,
-    alpnProtocols: checkStringList(options.alpnProtocols, "alpnProtocols"),
-    handshakeTimeout: checkTimeout(options.handshakeTimeout),
-  };
-}
-
-function checkPem(parse: () => unknown, problem: string): void {
-  try {
-    parse();
-  } catch (error) {
-    throw new Deno.errors.InvalidData(
-      `The TLS ${problem}: ${error instanceof Error ? error.message : error}`,
-      { cause: error },
-    );
-  }
-}
 
 function asTlsError(error: unknown): Error {
   if (error instanceof Deno.errors.TimedOut) return error;
@@ -156,48 +76,30 @@ export interface UpgradeOptions {
 /**
  * Runs TLS over a live transport: the transport's protocol is replaced by
  * one that feeds a node:tls socket, and the decrypted side is returned as a
- * `Deno.Conn`-shaped object that a new StreamTransport can own.
+ * `Deno.Conn`-shaped object that a new StreamTransport can own, with the
+ * connection's `getExtraInfo()` entries.
  *
  * Rejects (and closes the transport, waiting until it is closed) when the
- * handshake fails, times out or `signal` aborts (with the signal's reason).
+ * handshake fails, times out or `signal` aborts (with the signal's
+ * reason), and on a server when the client certificate is refused.
  */
 export async function upgradeTransport(
   raw: StreamTransport,
   options: UpgradeOptions,
 ): Promise<{ conn: Deno.Conn; extra: Record<string, unknown> }> {
+  const { serverSide, signal } = options;
+  const settings = serverSide ? options.server! : options.client!;
+  const serverName = serverSide ? null : clientServerName(raw, options.client!);
   const pipe = new RawPipe(raw);
-  const settings = options.serverSide ? options.server! : options.client!;
   let socket: nodeTls.TLSSocket;
-  if (options.serverSide) {
-    const server = options.server!;
-    socket = new nodeTls.TLSSocket(pipe.duplex, {
-      isServer: true,
-      secureContext: nodeTls.createSecureContext({
-        cert: server.cert,
-        key: server.key,
-      }),
-      ALPNProtocols: server.alpnProtocols,
-    });
-  } else {
-    const client = options.client!;
-    const peer = raw.getExtraInfo("peername") as Deno.Addr | undefined;
-    const host = client.serverName ??
-      (peer !== undefined && "hostname" in peer ? peer.hostname : undefined);
-    if (host === undefined) {
-      throw new TypeError(
-        "A serverName is needed to check the server's certificate",
-      );
-    }
-    const isIp = /^[\d.]+$|:/.test(host);
-    socket = nodeTls.connect({
-      socket: pipe.duplex,
-      host,
-      servername: isIp ? undefined : host,
-      ca: client.caCerts === undefined
-        ? undefined
-        : [...nodeTls.rootCertificates, ...client.caCerts],
-      ALPNProtocols: client.alpnProtocols,
-    });
+  try {
+    socket = serverSide
+      ? serverSocket(pipe.duplex, options.server!)
+      : clientSocket(pipe.duplex, options.client!, serverName!);
+  } catch (error) {
+    raw.abort();
+    await pipe.lost;
+    throw asTlsError(error);
   }
   const conn = new NodeTlsConn(socket, raw, pipe);
   const ready = new Promise<void>((resolve, reject) => {
@@ -207,7 +109,7 @@ export async function upgradeTransport(
           "The peer closed the connection during the TLS handshake",
         ),
       );
-    socket.once(options.serverSide ? "secure" : "secureConnect", resolve);
+    socket.once(serverSide ? "secure" : "secureConnect", resolve);
     socket.once("error", reject);
     socket.once("end", closed);
     socket.once("close", closed);
@@ -228,7 +130,6 @@ export async function upgradeTransport(
         ),
       ms,
     );
-    const signal = options.signal;
     if (signal === undefined) return;
     onAbort = () => {
       aborted = true;
@@ -239,7 +140,21 @@ export async function upgradeTransport(
   });
   try {
     await Promise.race([ready, stop]);
+    const chain = presentedChain(socket);
+    if (serverSide) checkClientCertificate(socket, options.server!, chain);
+    pipe.secured = true;
+    return {
+      conn: conn as unknown as Deno.Conn,
+      extra: tlsExtraInfo({
+        socket,
+        serverSide,
+        serverHostname: serverSide ? sniName(socket) : serverName,
+        chain,
+      }),
+    };
   } catch (error) {
+    // Deno's node:tls sends no alert over a JS stream (2.9.6): the peer of
+    // a failed handshake sees the connection closed.
     socket.destroy();
     raw.abort();
     // Settle only once the socket is closed: nothing is left open.
@@ -247,16 +162,169 @@ export async function upgradeTransport(
     throw aborted ? error : asTlsError(error);
   } finally {
     clearTimeout(timer);
-    if (onAbort !== undefined) {
-      options.signal!.removeEventListener("abort", onAbort);
-    }
+    if (onAbort !== undefined) signal!.removeEventListener("abort", onAbort);
   }
-  pipe.secured = true;
-  const alpn = socket.alpnProtocol;
-  return {
-    conn: conn as unknown as Deno.Conn,
-    extra: { alpnProtocol: typeof alpn === "string" ? alpn : null },
+}
+
+/** The name a client checks the server's certificate against. */
+function clientServerName(
+  raw: StreamTransport,
+  client: ClientTlsSettings,
+): string {
+  const peer = raw.getExtraInfo("peername") as Deno.Addr | undefined;
+  const host = client.serverName ??
+    (peer !== undefined && "hostname" in peer ? peer.hostname : undefined);
+  if (host === undefined) {
+    throw new TypeError(
+      "A serverName is needed to check the server's certificate",
+    );
+  }
+  return host;
+}
+
+function clientSocket(
+  duplex: Duplex,
+  client: ClientTlsSettings,
+  host: string,
+): nodeTls.TLSSocket {
+  const isIp = /^[\d.]+$|:/.test(host);
+  const options: nodeTls.ConnectionOptions = {
+    socket: duplex,
+    host,
+    servername: isIp ? undefined : host,
+    ALPNProtocols: client.alpnProtocols,
   };
+  if (client.caCerts !== undefined) {
+    options.ca = [...nodeTls.rootCertificates, ...client.caCerts];
+  }
+  if (client.cert !== undefined) {
+    options.cert = client.cert;
+    options.key = client.key;
+  }
+  if (client.minVersion !== undefined) options.minVersion = client.minVersion;
+  if (client.maxVersion !== undefined) options.maxVersion = client.maxVersion;
+  return nodeTls.connect(options);
+}
+
+/** The secure contexts of a server's settings, made once per server. */
+interface ServerContexts {
+  main: nodeTls.SecureContext;
+  sni: Map<string, nodeTls.SecureContext> | null;
+}
+
+const contexts = new WeakMap<ServerTlsSettings, ServerContexts>();
+
+function serverContexts(server: ServerTlsSettings): ServerContexts {
+  let made = contexts.get(server);
+  if (made === undefined) {
+    const context = ({ cert, key }: TlsKeyPair) => {
+      const options: nodeTls.SecureContextOptions = { cert, key };
+      // The CAs whose names the certificate request carries (and that the
+      // TLS layer checks against; aionet checks again, see _tls_verify.ts).
+      if (server.clientCert !== "none") options.ca = server.clientCaCerts;
+      if (server.minVersion !== undefined) {
+        options.minVersion = server.minVersion;
+      }
+      if (server.maxVersion !== undefined) {
+        options.maxVersion = server.maxVersion;
+      }
+      return nodeTls.createSecureContext(options);
+    };
+    made = {
+      main: context(server),
+      sni: server.sniCerts === undefined ? null : new Map(
+        [...server.sniCerts].map(([name, pair]) => [name, context(pair)]),
+      ),
+    };
+    contexts.set(server, made);
+  }
+  return made;
+}
+
+/** The SNI context for `name`: an exact entry, else a `*.` one-label match. */
+function sniContext(
+  sni: Map<string, nodeTls.SecureContext>,
+  name: string,
+): nodeTls.SecureContext | undefined {
+  const host = name.toLowerCase().replace(/\.$/, "");
+  const exact = sni.get(host);
+  if (exact !== undefined) return exact;
+  const dot = host.indexOf(".");
+  return dot > 0 ? sni.get(`*${host.slice(dot)}`) : undefined;
+}
+
+function serverSocket(
+  duplex: Duplex,
+  server: ServerTlsSettings,
+): nodeTls.TLSSocket {
+  const { main, sni } = serverContexts(server);
+  return new nodeTls.TLSSocket(duplex, {
+    isServer: true,
+    secureContext: main,
+    ALPNProtocols: server.alpnProtocols,
+    // Ask for a certificate unless "none"; let the TLS layer itself refuse
+    // a client that sends none only when one is required.
+    requestCert: server.clientCert !== "none",
+    rejectUnauthorized: server.clientCert === "required",
+    SNICallback: sni === null ? undefined : (name, callback) =>
+      // No entry: the default certificate.
+      callback(null, sniContext(sni, name)),
+  } as nodeTls.TLSSocketOptions);
+}
+
+/** The name the client asked for by SNI, as the server saw it. */
+function sniName(socket: nodeTls.TLSSocket): string | null {
+  const name = (socket as unknown as { servername?: unknown }).servername;
+  return typeof name === "string" && name !== "" ? name : null;
+}
+
+/**
+ * Refuses a client whose certificate is missing (when required) or does
+ * not pass aionet's own chain check (_tls_verify.ts); then, as a second
+ * opinion, the TLS layer's chain verdict when it exposes one.
+ */
+function checkClientCertificate(
+  socket: nodeTls.TLSSocket,
+  server: ServerTlsSettings,
+  chain: readonly X509Certificate[],
+): void {
+  if (server.clientCert === "none") return;
+  if (chain.length === 0) {
+    if (server.clientCert === "required") {
+      throw new Deno.errors.InvalidData(
+        'TLS client certificate refused: the client sent no certificate (clientCert is "required")',
+      );
+    }
+    return;
+  }
+  verifyClientChain(chain, server.clientAnchors);
+  const verdict = platformVerdict(socket);
+  if (verdict !== null) {
+    throw new Deno.errors.InvalidData(
+      `TLS client certificate refused: the TLS layer's own chain check failed (${verdict})`,
+    );
+  }
+}
+
+/**
+ * The TLS layer's own chain-check error, or `null` when it found none.
+ * (Deno's node:tls checks the chain with webpki while the handshake runs,
+ * extendedKeyUsage included, and keeps the error for `verifyError()`; a
+ * bare TLSSocket does not act on it.)
+ */
+function platformVerdict(socket: nodeTls.TLSSocket): string | null {
+  const handle = (socket as unknown as {
+    _handle?: { verifyError?: () => unknown };
+  })._handle;
+  if (typeof handle?.verifyError !== "function") {
+    // Fail closed: without it the certificate's purpose goes unchecked.
+    return "this Deno does not report it, so the certificate's purpose cannot be checked";
+  }
+  const error = handle.verifyError();
+  if (error instanceof Error) {
+    return (error as Error & { code?: string }).code ?? error.message;
+  }
+  return typeof error === "string" && error !== "" ? error : null;
 }
 
 /** Feeds a raw transport's bytes into a Duplex and writes the Duplex's out. */
@@ -477,10 +545,10 @@ class NodeTlsConn {
       }
       return;
     }
-    if (this.#queued > 0 && !this.#closed) {
+    if (this.#queued > 0) {
       this.#waiter = null;
       waiter.resolve(this.#take(waiter.buffer));
-    } else if (this.#error !== null && !this.#closed) {
+    } else if (this.#error !== null) {
       this.#waiter = null;
       waiter.reject(this.#error);
     } else if (this.#ended) {

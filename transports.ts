@@ -52,8 +52,14 @@ import {
   clientTlsSettings,
   type ServerTlsSettings,
   serverTlsSettings,
+  startTlsSettings,
   upgradeTransport,
 } from "./_tls.ts";
+import type {
+  StartTlsOptions,
+  TlsClientOptions,
+  TlsServerOptions,
+} from "./_tls_options.ts";
 import {
   checkFunction,
   checkHostname,
@@ -73,6 +79,15 @@ export {
   type StreamTransportOptions,
 } from "./_stream_transport.ts";
 export { Server } from "./_server.ts";
+export type {
+  ClientCertMode,
+  StartTlsOptions,
+  TlsClientOptions,
+  TlsKeyPair,
+  TlsServerOptions,
+  TlsVersion,
+} from "./_tls_options.ts";
+export type { SslObject, TlsCipher, TlsPeerCertificate } from "./_tls_info.ts";
 export { TransportSocket } from "./_transport_socket.ts";
 export {
   createDatagramEndpoint,
@@ -96,7 +111,8 @@ export {
 export interface BaseTransport {
   /**
    * Information about the transport by name: `"peername"`, `"sockname"`,
-   * `"socket"`, `"conn"`, and on TLS `"alpnProtocol"`; `fallback` for others.
+   * `"socket"`, `"conn"`, and on TLS `"alpnProtocol"`, `"peercert"`,
+   * `"cipher"`, `"sslObject"`; `fallback` for others.
    */
   getExtraInfo(name: string, fallback?: unknown): unknown;
   /** Whether the transport is closing or closed. */
@@ -232,30 +248,6 @@ export interface SubprocessTransport extends BaseTransport {
   terminate(): void;
   /** Sends SIGKILL. */
   kill(): void;
-}
-
-/** Client TLS options (`tls` of {@linkcode createConnection}). */
-export interface TlsClientOptions {
-  /** Extra CA certificates (PEM) to trust. */
-  caCerts?: string[];
-  /** The name to check the certificate against (asyncio's `server_hostname`). */
-  serverName?: string;
-  /** ALPN protocols to offer. */
-  alpnProtocols?: string[];
-  /** Handshake time limit in ms (default 60 000). */
-  handshakeTimeout?: number;
-}
-
-/** Server TLS options (`tls` of {@linkcode createServer}). */
-export interface TlsServerOptions {
-  /** Certificate chain, PEM. */
-  cert: string;
-  /** Private key, PEM. */
-  key: string;
-  /** ALPN protocols to accept. */
-  alpnProtocols?: string[];
-  /** Handshake time limit in ms (default 60 000). */
-  handshakeTimeout?: number;
 }
 
 /** Options of {@linkcode createConnection}. */
@@ -790,37 +782,6 @@ export async function createUnixServer(
   return server;
 }
 
-const START_TLS_OPTIONS = [
-  "serverSide",
-  "serverName",
-  "caCerts",
-  "cert",
-  "key",
-  "alpnProtocols",
-  "handshakeTimeout",
-  "signal",
-];
-
-/** Options of {@linkcode startTls}. */
-export interface StartTlsOptions {
-  /** Act as the TLS server (needs `cert` and `key`). Default `false`. */
-  serverSide?: boolean;
-  /** Client: the name to check the certificate against (default: the peer's IP). */
-  serverName?: string;
-  /** Client: extra CA certificates (PEM) to trust. */
-  caCerts?: string[];
-  /** Server: certificate chain, PEM. */
-  cert?: string;
-  /** Server: private key, PEM. */
-  key?: string;
-  /** ALPN protocols to offer (client) or accept (server). */
-  alpnProtocols?: string[];
-  /** Handshake time limit in ms (default 60 000). */
-  handshakeTimeout?: number;
-  /** Cancels the handshake: the call rejects with the reason, the transport is closed. */
-  signal?: AbortSignal;
-}
-
 /**
  * Upgrades a live stream transport to TLS (asyncio's `loop.start_tls`),
  * client or server side, and returns the new transport; `protocol` receives
@@ -829,9 +790,12 @@ export interface StartTlsOptions {
  *
  * TLS runs over the existing transport (node:tls over the transport's
  * bytes), so the upgrade works while a read is pending, on TCP and Unix
- * sockets. Certificates are always verified on the client side. `signal`
- * aborts the handshake: the call rejects with its reason and the transport
- * is closed, as a failed handshake closes it.
+ * sockets. Certificates are always verified on the client side; on the
+ * server side `clientCert`/`clientCaCerts` ask for and check the client's
+ * (a refused client rejects the call). Every option is checked, an option
+ * of the other side is a `TypeError`. `signal` aborts the handshake: the
+ * call rejects with its reason and the transport is closed, as a failed
+ * handshake closes it.
  *
  * @example STARTTLS on the client side
  * ```ts ignore
@@ -862,51 +826,11 @@ export async function startTls(
       `The protocol must be an object, got ${describe(protocol)}`,
     );
   }
-  const checked = checkOptions(options);
-  for (const name of Object.keys(checked)) {
-    if (!START_TLS_OPTIONS.includes(name)) {
-      throw new TypeError(
-        `Unknown startTls option "${name}" (certificate checks cannot be turned off)`,
-      );
-    }
-  }
-  const {
-    serverSide = false,
-    serverName,
-    caCerts,
-    cert,
-    key,
-    alpnProtocols,
-    handshakeTimeout,
-    signal,
-  } = checked;
-  checkSignal(signal);
+  const upgrade = startTlsSettings(options);
   if (transport.isClosing()) {
     throw new Deno.errors.BadResource("Cannot start TLS on a closed transport");
   }
-  const upgrade = serverSide
-    ? {
-      serverSide: true,
-      server: serverTlsSettings({
-        cert,
-        key,
-        alpnProtocols,
-        handshakeTimeout,
-      })!,
-    }
-    : {
-      serverSide: false,
-      client: clientTlsSettings({
-        serverName,
-        caCerts,
-        alpnProtocols,
-        handshakeTimeout,
-      })!,
-    };
-  const { conn, extra } = await upgradeTransport(transport, {
-    ...upgrade,
-    signal,
-  });
+  const { conn, extra } = await upgradeTransport(transport, upgrade);
   return new StreamTransport(conn, protocol, {
     loop: getEventLoop(),
     canWriteEof: false,
