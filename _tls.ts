@@ -25,7 +25,7 @@ import type {
   ServerTlsSettings,
   TlsKeyPair,
 } from "./_tls_options.ts";
-import { presentedChain, tlsExtraInfo } from "./_tls_info.ts";
+import { peerLeaf, presentedChain, tlsExtraInfo } from "./_tls_info.ts";
 import { verifyClientChain } from "./_tls_verify.ts";
 
 export {
@@ -140,7 +140,7 @@ export async function upgradeTransport(
   });
   try {
     await Promise.race([ready, stop]);
-    const chain = presentedChain(socket);
+    const chain = serverSide ? presentedChain(socket) : peerLeaf(socket);
     if (serverSide) checkClientCertificate(socket, options.server!, chain);
     pipe.secured = true;
     return {

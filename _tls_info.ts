@@ -159,6 +159,16 @@ export function presentedChain(socket: nodeTls.TLSSocket): X509Certificate[] {
   return chain;
 }
 
+/**
+ * The peer's leaf certificate alone, as a one-element chain (`[]` when it
+ * sent none): what a client needs of the server's chain, without walking
+ * the chain the TLS layer completes from every trusted root.
+ */
+export function peerLeaf(socket: nodeTls.TLSSocket): X509Certificate[] {
+  const leaf = socket.getPeerX509Certificate();
+  return leaf === undefined ? [] : [leaf];
+}
+
 /** Secret bits of a cipher suite, by its name; `null` when unknown. */
 function secretBits(name: string): number | null {
   if (/AES_?256|AES256|CHACHA20/i.test(name)) return 256;
@@ -171,7 +181,7 @@ export interface TlsInfoSource {
   socket: nodeTls.TLSSocket;
   serverSide: boolean;
   serverHostname: string | null;
-  /** The peer's presented chain (from {@linkcode presentedChain}). */
+  /** The peer's certificates, leaf first (only the leaf is used). */
   chain: readonly X509Certificate[];
 }
 

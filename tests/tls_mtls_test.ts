@@ -51,7 +51,8 @@ type Kind =
   | "createUnixServer"
   | "startUnixServer"
   | "startTls (Protocol, STARTTLS)"
-  | "StreamWriter.startTls (STARTTLS)";
+  | "StreamWriter.startTls (STARTTLS)"
+  | "StreamWriter.startTls (STARTTLS, Unix)";
 
 const KINDS: Kind[] = [
   "createServer",
@@ -60,6 +61,7 @@ const KINDS: Kind[] = [
   "startUnixServer",
   "startTls (Protocol, STARTTLS)",
   "StreamWriter.startTls (STARTTLS)",
+  "StreamWriter.startTls (STARTTLS, Unix)",
 ];
 
 /** What the server saw: who was served, by the CN it read. */
@@ -163,7 +165,8 @@ async function startKind(
     case "startTls (Protocol, STARTTLS)":
       return await createServer(() => new StartTlsGreeter(served, tls), tcp);
     case "StreamWriter.startTls (STARTTLS)":
-      return await startServer(async (reader, writer) => {
+    case "StreamWriter.startTls (STARTTLS, Unix)": {
+      const handler = async (reader: StreamReader, writer: StreamWriter) => {
         await reader.readLine();
         writer.write(encoder.encode("go\n"));
         try {
@@ -173,7 +176,11 @@ async function startKind(
           return;
         }
         await streamHandler(served, reader, writer);
-      }, tcp);
+      };
+      return kind.endsWith("Unix)")
+        ? await startUnixServer(handler, { path })
+        : await startServer(handler, tcp);
+    }
   }
 }
 
@@ -203,10 +210,12 @@ async function tryClient(
     if (kind === "createUnixServer" || kind === "startUnixServer") {
       [reader, writer] = await openUnixConnection({ path, tls });
     } else if (kind.includes("STARTTLS")) {
-      [reader, writer] = await openConnection({
-        hostname: "127.0.0.1",
-        port: portOf(server.addrs[0]),
-      });
+      [reader, writer] = kind.endsWith("Unix)")
+        ? await openUnixConnection({ path })
+        : await openConnection({
+          hostname: "127.0.0.1",
+          port: portOf(server.addrs[0]),
+        });
       writer.write(encoder.encode("STARTTLS\n"));
       await within(reader.readLine());
       try {
