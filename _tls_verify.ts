@@ -1,16 +1,20 @@
 // The client-certificate check of a TLS server, done by aionet itself with
-// node:crypto's X509Certificate (the platform parses; no ASN.1 here):
-// the certificate the client presented must chain, link by link, to one of
+// node:crypto's X509Certificate (the platform parses; no ASN.1 here): the
+// certificate the client presented must chain, link by link, to one of
 // the server's clientCaCerts, and every certificate on the path must be
-// within its validity period. It does not rely on the TLS layer's verdict:
-// a node:tls socket over a Duplex reports a bad client certificate but
-// does not refuse it (Deno 2.9.6), so _tls.ts calls this after every
-// handshake, before the connection is handed to anyone.
+// within its validity period. _tls.ts runs it after every handshake,
+// before the connection is handed to anyone, because the TLS layer alone
+// cannot be trusted with it (Deno 2.9.6): a node:tls server socket over a
+// Duplex reports a bad client certificate without refusing it, and it
+// resumes a session (its tickets are shared by every server of the
+// process) without asking for the certificate again, so a session made by
+// a server that asked for none, or that trusts other CAs, would pass.
 //
-// What the TLS layer still does, and only it can: check the client's
+// What only the TLS layer can do, and does: check the client's
 // CertificateVerify signature (proof that the client holds the key of the
-// leaf certificate). What this check adds to the TLS layer's own chain
-// check, which _tls.ts also consults: independence from its defaults.
+// leaf certificate). What it checks besides, and _tls.ts also requires:
+// its own chain verdict, which covers extendedKeyUsage (not exposed by
+// X509Certificate here).
 
 import { X509Certificate } from "node:crypto";
 
