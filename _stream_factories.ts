@@ -24,8 +24,14 @@ import {
   clientTlsSettings,
   type ServerTlsSettings,
   serverTlsSettings,
+  startTlsSettings,
   upgradeTransport,
 } from "./_tls.ts";
+import type {
+  StartTlsOptions,
+  TlsClientOptions,
+  TlsServerOptions,
+} from "./_tls_options.ts";
 import {
   checkFunction,
   checkHostname,
@@ -37,30 +43,6 @@ import {
   describe,
   notSupported,
 } from "./_validate.ts";
-
-/** Client TLS options (`tls` of {@linkcode createConnection}). */
-export interface TlsClientOptions {
-  /** Extra CA certificates (PEM) to trust. */
-  caCerts?: string[];
-  /** The name to check the certificate against (asyncio's `server_hostname`). */
-  serverName?: string;
-  /** ALPN protocols to offer. */
-  alpnProtocols?: string[];
-  /** Handshake time limit in ms (default 60 000). */
-  handshakeTimeout?: number;
-}
-
-/** Server TLS options (`tls` of {@linkcode createServer}). */
-export interface TlsServerOptions {
-  /** Certificate chain, PEM. */
-  cert: string;
-  /** Private key, PEM. */
-  key: string;
-  /** ALPN protocols to accept. */
-  alpnProtocols?: string[];
-  /** Handshake time limit in ms (default 60 000). */
-  handshakeTimeout?: number;
-}
 
 /** Options of {@linkcode createConnection}. */
 export interface CreateConnectionOptions {
@@ -188,15 +170,6 @@ const UNIX_SERVER_OPTIONS = [
   "tls",
   "signal",
 ] as const;
-const START_TLS_OPTIONS = [
-  "serverSide",
-  "serverName",
-  "caCerts",
-  "cert",
-  "key",
-  "alpnProtocols",
-  "handshakeTimeout",
-] as const;
 
 /** TCP settings a new connection gets (asyncio: TCP_NODELAY always on). */
 interface ConnSettings {
@@ -280,7 +253,7 @@ async function startTlsTransport<P extends BaseProtocol>(
 ): Promise<[StreamTransport, P]> {
   const { conn: secured, extra } = await upgradeTransport(
     rawTransport(loop, handle, connSettings),
-    { serverSide: false, client: settings },
+    { serverSide: false, client: settings, signal },
   );
   return startTransport(
     loop,
@@ -680,24 +653,6 @@ export async function createUnixServer(
   return server;
 }
 
-/** Options of {@linkcode startTls}. */
-export interface StartTlsOptions {
-  /** Act as the TLS server (needs `cert` and `key`). Default `false`. */
-  serverSide?: boolean;
-  /** Client: the name to check the certificate against (default: the peer's IP). */
-  serverName?: string;
-  /** Client: extra CA certificates (PEM) to trust. */
-  caCerts?: string[];
-  /** Server: certificate chain, PEM. */
-  cert?: string;
-  /** Server: private key, PEM. */
-  key?: string;
-  /** ALPN protocols to offer (client) or accept (server). */
-  alpnProtocols?: string[];
-  /** Handshake time limit in ms (default 60 000). */
-  handshakeTimeout?: number;
-}
-
 /** `startTls` for `loop`. */
 export async function startTls(
   loop: LoopCore,
@@ -717,41 +672,10 @@ export async function startTls(
       `The protocol must be an object, got ${describe(protocol)}`,
     );
   }
-  const {
-    serverSide = false,
-    serverName,
-    caCerts,
-    cert,
-    key,
-    alpnProtocols,
-    handshakeTimeout,
-  } = checkKnownOptions(
-    options,
-    START_TLS_OPTIONS,
-    "startTls option (certificate checks cannot be turned off)",
-  );
+  const upgrade = startTlsSettings(options);
   if (transport.isClosing()) {
     throw new Deno.errors.BadResource("Cannot start TLS on a closed transport");
   }
-  const upgrade = serverSide
-    ? {
-      serverSide: true,
-      server: serverTlsSettings({
-        cert,
-        key,
-        alpnProtocols,
-        handshakeTimeout,
-      })!,
-    }
-    : {
-      serverSide: false,
-      client: clientTlsSettings({
-        serverName,
-        caCerts,
-        alpnProtocols,
-        handshakeTimeout,
-      })!,
-    };
   const { conn, extra } = await upgradeTransport(transport, upgrade);
   return transportOverHandle(new ConnStreamHandle(conn), protocol, {
     loop,

@@ -6,7 +6,8 @@ import type { BaseProtocol } from "./protocols.ts";
 import { Protocol } from "./protocols.ts";
 import type { Transport } from "./_transport_types.ts";
 import { currentLoop, type LoopCore } from "./_loop_core.ts";
-import { startTls, type StartTlsOptions } from "./_stream_factories.ts";
+import { startTls } from "./_stream_factories.ts";
+import type { StartTlsOptions } from "./_tls_options.ts";
 import {
   type InspectFn,
   readerBufferedSize,

@@ -1,144 +1,50 @@
-// TLS for transports: option checks and TLS run over a live plaintext
-// transport with node:tls, as asyncio's sslproto runs TLS over a memory BIO.
-// Every TLS connection uses this path (clients, servers, startTls): closing
-// the plaintext transport always frees the socket, so a handshake time
-// limit is reliable. (Closing a Deno.TlsConn while its handshake is pending
-// leaves the socket open on Deno 2.9.6, so the native TLS API is not used.)
+// TLS run over a live plaintext transport with node:tls, as asyncio's
+// sslproto runs TLS over a memory BIO. Every TLS connection uses this path
+// (clients, servers, startTls): closing the plaintext transport always
+// frees the socket, so a handshake time limit and an abort are reliable.
+// (Closing a Deno.TlsConn while its handshake is pending leaves the socket
+// open on Deno 2.9.6, so the native TLS API is not used.)
+//
+// Options and their checks live in _tls_options.ts, the client-certificate
+// check in _tls_verify.ts, the extra information in _tls_info.ts.
+//
+// Flow control on the way in. The decrypted bytes wait in NodeTlsConn
+// until the TLS transport reads them. When too many wait, the *plaintext*
+// transport stops reading (no more TLS records enter); the node:tls socket
+// itself is never paused: in Deno 2.9.6 a node:tls socket over a JS Duplex
+// that is paused when the peer's close_notify arrives never emits 'end',
+// even once resumed, and the EOF after a large transfer was lost.
 
 import * as nodeTls from "node:tls";
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
 import { Duplex } from "node:stream";
 import { type BaseProtocol, Protocol } from "./protocols.ts";
 import { peerClosedWrite, type StreamTransport } from "./_stream_transport.ts";
-import {
-  checkNumber,
-  checkOptions,
-  checkString,
-  describe,
-} from "./_validate.ts";
+import type {
+  ClientTlsSettings,
+  ServerTlsSettings,
+  TlsKeyPair,
+} from "./_tls_options.ts";
+import { peerLeaf, presentedChain, tlsExtraInfo } from "./_tls_info.ts";
+import { verifyClientChain } from "./_tls_verify.ts";
 
-/** asyncio's default TLS handshake time limit (60 s). */
-export const DEFAULT_HANDSHAKE_TIMEOUT = 60_000;
+export {
+  type ClientTlsSettings,
+  clientTlsSettings,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  type ServerTlsSettings,
+  serverTlsSettings,
+  startTlsSettings,
+} from "./_tls_options.ts";
 
 /** How long closing waits for close_notify to be flushed before aborting. */
 const SHUTDOWN_TIMEOUT = 30_000;
 
-/** Buffered decrypted bytes above which the TLS socket is paused. */
-const READ_HIGH = 256 * 1024;
-
-/** Client TLS settings after checking. */
-export interface ClientTlsSettings {
-  caCerts?: string[];
-  serverName?: string;
-  alpnProtocols?: string[];
-  handshakeTimeout: number;
-}
-
-/** Server TLS settings after checking. */
-export interface ServerTlsSettings {
-  cert: string;
-  key: string;
-  alpnProtocols?: string[];
-  handshakeTimeout: number;
-}
-
-function checkStringList(value: unknown, what: string): string[] | undefined {
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
-    throw new TypeError(
-      `The ${what} must be an array of strings, got ${describe(value)}`,
-    );
-  }
-  return value;
-}
-
-function checkTimeout(value: unknown): number {
-  if (value === undefined) return DEFAULT_HANDSHAKE_TIMEOUT;
-  const timeout = checkNumber(value, "handshakeTimeout");
-  if (timeout === 0) {
-    throw new RangeError("The handshakeTimeout must be greater than 0");
-  }
-  return timeout;
-}
-
-/** Checks a client `tls` option; `null` when TLS is off. */
-export function clientTlsSettings(tls: unknown): ClientTlsSettings | null {
-  if (tls === undefined || tls === false) return null;
-  if (tls === true) return { handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT };
-  const options = checkOptions(tls as Record<string, unknown>, "tls option");
-  for (const key of Object.keys(options)) {
-    if (
-      !["caCerts", "serverName", "alpnProtocols", "handshakeTimeout"].includes(
-        key,
-      )
-    ) {
-      throw new TypeError(
-        `Unknown client TLS option "${key}" (certificate checks cannot be turned off)`,
-      );
-    }
-  }
-  return {
-    caCerts: checkStringList(options.caCerts, "caCerts"),
-    serverName: options.serverName === undefined
-      ? undefined
-      : checkString(options.serverName, "serverName"),
-    alpnProtocols: checkStringList(options.alpnProtocols, "alpnProtocols"),
-    handshakeTimeout: checkTimeout(options.handshakeTimeout),
-  };
-}
-
-/** Checks a server `tls` option; `null` when TLS is off. */
-export function serverTlsSettings(tls: unknown): ServerTlsSettings | null {
-  if (tls === undefined) return null;
-  const options = checkOptions(tls as Record<string, unknown>, "tls option");
-  const cert = checkString(options.cert, "TLS cert (PEM)");
-  const key = checkString(options.key, "TLS key (PEM)");
-  // Fail at the call, as asyncio's load_cert_chain() does, not at every
-  // handshake later on.
-  checkPem(() => new X509Certificate(cert), "cert is not a PEM certificate");
-  checkPem(() => createPrivateKey(key), "key is not a PEM private key");
-  return {
-    cert,
-    key,
-    alpnProtocols: checkStringList(options.alpnProtocols, "alpnProtocols"),
-    handshakeTimeout: checkTimeout(options.handshakeTimeout),
-  };
-}
-
-function checkPem(parse: () => unknown, problem: string): void {
-  try {
-    parse();
-  } catch (error) {
-    throw new Deno.errors.InvalidData(
-      `The TLS ${problem}: ${error instanceof Error ? error.message : error}`,
-      { cause: error },
-    );
-  }
-}
-
 /**
- * Settles with `promise`, or rejects with `TimedOut` after `ms` (calling
- * `onTimeout` to release what the promise waits on). The timer is cleared.
+ * Decrypted bytes waiting to be read above which the plaintext transport
+ * stops reading; it reads again once they fall to a quarter of this.
  */
-export async function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-  onTimeout: () => void,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout();
-      reject(new Deno.errors.TimedOut(`${what} timed out after ${ms} ms`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const READ_HIGH = 256 * 1024;
 
 function asTlsError(error: unknown): Error {
   if (error instanceof Deno.errors.TimedOut) return error;
@@ -153,57 +59,49 @@ function asTlsError(error: unknown): Error {
   return new Deno.errors.InvalidData(`TLS error: ${message}`, { cause: error });
 }
 
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ??
+    new DOMException("The operation was aborted", "AbortError");
+}
+
 /** Options of {@linkcode upgradeTransport}. */
 export interface UpgradeOptions {
   serverSide: boolean;
   client?: ClientTlsSettings;
   server?: ServerTlsSettings;
+  /** Aborts the handshake: the call rejects with the reason. */
+  signal?: AbortSignal;
 }
 
 /**
  * Runs TLS over a live transport: the transport's protocol is replaced by
  * one that feeds a node:tls socket, and the decrypted side is returned as a
- * `Deno.Conn`-shaped object that a new StreamTransport can own.
+ * `Deno.Conn`-shaped object that a new StreamTransport can own, with the
+ * connection's `getExtraInfo()` entries.
+ *
+ * Rejects (and closes the transport, waiting until it is closed) when the
+ * handshake fails, times out or `signal` aborts (with the signal's
+ * reason), and on a server when the client certificate is refused.
  */
 export async function upgradeTransport(
   raw: StreamTransport,
   options: UpgradeOptions,
 ): Promise<{ conn: Deno.Conn; extra: Record<string, unknown> }> {
+  const { serverSide, signal } = options;
+  const settings = serverSide ? options.server! : options.client!;
+  const serverName = serverSide ? null : clientServerName(raw, options.client!);
   const pipe = new RawPipe(raw);
-  const settings = options.serverSide ? options.server! : options.client!;
   let socket: nodeTls.TLSSocket;
-  if (options.serverSide) {
-    const server = options.server!;
-    socket = new nodeTls.TLSSocket(pipe.duplex, {
-      isServer: true,
-      secureContext: nodeTls.createSecureContext({
-        cert: server.cert,
-        key: server.key,
-      }),
-      ALPNProtocols: server.alpnProtocols,
-    });
-  } else {
-    const client = options.client!;
-    const peer = raw.getExtraInfo("peername") as Deno.Addr | undefined;
-    const host = client.serverName ??
-      (peer !== undefined && "hostname" in peer ? peer.hostname : undefined);
-    if (host === undefined) {
-      throw new TypeError(
-        "A serverName is needed to check the server's certificate",
-      );
-    }
-    const isIp = /^[\d.]+$|:/.test(host);
-    socket = nodeTls.connect({
-      socket: pipe.duplex,
-      host,
-      servername: isIp ? undefined : host,
-      ca: client.caCerts === undefined
-        ? undefined
-        : [...nodeTls.rootCertificates, ...client.caCerts],
-      ALPNProtocols: client.alpnProtocols,
-    });
+  try {
+    socket = serverSide
+      ? serverSocket(pipe.duplex, options.server!)
+      : clientSocket(pipe.duplex, options.client!, serverName!);
+  } catch (error) {
+    raw.abort();
+    await pipe.lost;
+    throw asTlsError(error);
   }
-  const conn = new NodeTlsConn(socket, raw, pipe.lost);
+  const conn = new NodeTlsConn(socket, raw, pipe);
   const ready = new Promise<void>((resolve, reject) => {
     const closed = () =>
       reject(
@@ -211,31 +109,222 @@ export async function upgradeTransport(
           "The peer closed the connection during the TLS handshake",
         ),
       );
-    socket.once(options.serverSide ? "secure" : "secureConnect", resolve);
+    socket.once(serverSide ? "secure" : "secureConnect", resolve);
     socket.once("error", reject);
     socket.once("end", closed);
     socket.once("close", closed);
   });
-  // After a timeout nobody awaits `ready`; its later failure is expected.
+  // After a timeout or an abort nobody awaits `ready`; its failure is expected.
   ready.catch(() => {});
-  try {
-    await withTimeout(
-      ready,
-      settings.handshakeTimeout,
-      "The TLS handshake",
-      () => {},
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  let aborted = false;
+  const stop = new Promise<never>((_, reject) => {
+    const ms = settings.handshakeTimeout;
+    timer = setTimeout(
+      () =>
+        reject(
+          new Deno.errors.TimedOut(
+            `The TLS handshake timed out after ${ms} ms`,
+          ),
+        ),
+      ms,
     );
+    if (signal === undefined) return;
+    onAbort = () => {
+      aborted = true;
+      reject(abortReason(signal));
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    await Promise.race([ready, stop]);
+    const chain = serverSide ? presentedChain(socket) : peerLeaf(socket);
+    if (serverSide) checkClientCertificate(socket, options.server!, chain);
+    pipe.secured = true;
+    return {
+      conn: conn as unknown as Deno.Conn,
+      extra: tlsExtraInfo({
+        socket,
+        serverSide,
+        serverHostname: serverSide ? sniName(socket) : serverName,
+        chain,
+      }),
+    };
   } catch (error) {
+    // Deno's node:tls sends no alert over a JS stream (2.9.6): the peer of
+    // a failed handshake sees the connection closed.
     socket.destroy();
     raw.abort();
-    throw asTlsError(error);
+    // Settle only once the socket is closed: nothing is left open.
+    await pipe.lost;
+    throw aborted ? error : asTlsError(error);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) signal!.removeEventListener("abort", onAbort);
   }
-  pipe.secured = true;
-  const alpn = socket.alpnProtocol;
-  return {
-    conn: conn as unknown as Deno.Conn,
-    extra: { alpnProtocol: typeof alpn === "string" ? alpn : null },
+}
+
+/** The name a client checks the server's certificate against. */
+function clientServerName(
+  raw: StreamTransport,
+  client: ClientTlsSettings,
+): string {
+  const peer = raw.getExtraInfo("peername") as Deno.Addr | undefined;
+  const host = client.serverName ??
+    (peer !== undefined && "hostname" in peer ? peer.hostname : undefined);
+  if (host === undefined) {
+    throw new TypeError(
+      "A serverName is needed to check the server's certificate",
+    );
+  }
+  return host;
+}
+
+function clientSocket(
+  duplex: Duplex,
+  client: ClientTlsSettings,
+  host: string,
+): nodeTls.TLSSocket {
+  const isIp = /^[\d.]+$|:/.test(host);
+  const options: nodeTls.ConnectionOptions = {
+    socket: duplex,
+    host,
+    servername: isIp ? undefined : host,
+    ALPNProtocols: client.alpnProtocols,
   };
+  if (client.caCerts !== undefined) {
+    options.ca = [...nodeTls.rootCertificates, ...client.caCerts];
+  }
+  if (client.cert !== undefined) {
+    options.cert = client.cert;
+    options.key = client.key;
+  }
+  if (client.minVersion !== undefined) options.minVersion = client.minVersion;
+  if (client.maxVersion !== undefined) options.maxVersion = client.maxVersion;
+  return nodeTls.connect(options);
+}
+
+/** The secure contexts of a server's settings, made once per server. */
+interface ServerContexts {
+  main: nodeTls.SecureContext;
+  sni: Map<string, nodeTls.SecureContext> | null;
+}
+
+const contexts = new WeakMap<ServerTlsSettings, ServerContexts>();
+
+function serverContexts(server: ServerTlsSettings): ServerContexts {
+  let made = contexts.get(server);
+  if (made === undefined) {
+    const context = ({ cert, key }: TlsKeyPair) => {
+      const options: nodeTls.SecureContextOptions = { cert, key };
+      // The CAs whose names the certificate request carries (and that the
+      // TLS layer checks against; aionet checks again, see _tls_verify.ts).
+      if (server.clientCert !== "none") options.ca = server.clientCaCerts;
+      if (server.minVersion !== undefined) {
+        options.minVersion = server.minVersion;
+      }
+      if (server.maxVersion !== undefined) {
+        options.maxVersion = server.maxVersion;
+      }
+      return nodeTls.createSecureContext(options);
+    };
+    made = {
+      main: context(server),
+      sni: server.sniCerts === undefined ? null : new Map(
+        [...server.sniCerts].map(([name, pair]) => [name, context(pair)]),
+      ),
+    };
+    contexts.set(server, made);
+  }
+  return made;
+}
+
+/** The SNI context for `name`: an exact entry, else a `*.` one-label match. */
+function sniContext(
+  sni: Map<string, nodeTls.SecureContext>,
+  name: string,
+): nodeTls.SecureContext | undefined {
+  const host = name.toLowerCase().replace(/\.$/, "");
+  const exact = sni.get(host);
+  if (exact !== undefined) return exact;
+  const dot = host.indexOf(".");
+  return dot > 0 ? sni.get(`*${host.slice(dot)}`) : undefined;
+}
+
+function serverSocket(
+  duplex: Duplex,
+  server: ServerTlsSettings,
+): nodeTls.TLSSocket {
+  const { main, sni } = serverContexts(server);
+  return new nodeTls.TLSSocket(duplex, {
+    isServer: true,
+    secureContext: main,
+    ALPNProtocols: server.alpnProtocols,
+    // Ask for a certificate unless "none"; let the TLS layer itself refuse
+    // a client that sends none only when one is required.
+    requestCert: server.clientCert !== "none",
+    rejectUnauthorized: server.clientCert === "required",
+    SNICallback: sni === null ? undefined : (name, callback) =>
+      // No entry: the default certificate.
+      callback(null, sniContext(sni, name)),
+  } as nodeTls.TLSSocketOptions);
+}
+
+/** The name the client asked for by SNI, as the server saw it. */
+function sniName(socket: nodeTls.TLSSocket): string | null {
+  const name = (socket as unknown as { servername?: unknown }).servername;
+  return typeof name === "string" && name !== "" ? name : null;
+}
+
+/**
+ * Refuses a client whose certificate is missing (when required) or does
+ * not pass aionet's own chain check (_tls_verify.ts); then, as a second
+ * opinion, the TLS layer's chain verdict when it exposes one.
+ */
+function checkClientCertificate(
+  socket: nodeTls.TLSSocket,
+  server: ServerTlsSettings,
+  chain: readonly X509Certificate[],
+): void {
+  if (server.clientCert === "none") return;
+  if (chain.length === 0) {
+    if (server.clientCert === "required") {
+      throw new Deno.errors.InvalidData(
+        'TLS client certificate refused: the client sent no certificate (clientCert is "required")',
+      );
+    }
+    return;
+  }
+  verifyClientChain(chain, server.clientAnchors);
+  const verdict = platformVerdict(socket);
+  if (verdict !== null) {
+    throw new Deno.errors.InvalidData(
+      `TLS client certificate refused: the TLS layer's own chain check failed (${verdict})`,
+    );
+  }
+}
+
+/**
+ * The TLS layer's own chain-check error, or `null` when it found none.
+ * (Deno's node:tls checks the chain with webpki while the handshake runs,
+ * extendedKeyUsage included, and keeps the error for `verifyError()`; a
+ * bare TLSSocket does not act on it.)
+ */
+function platformVerdict(socket: nodeTls.TLSSocket): string | null {
+  const handle = (socket as unknown as {
+    _handle?: { verifyError?: () => unknown };
+  })._handle;
+  if (typeof handle?.verifyError !== "function") {
+    // Fail closed: without it the certificate's purpose goes unchecked.
+    return "this Deno does not report it, so the certificate's purpose cannot be checked";
+  }
+  const error = handle.verifyError();
+  if (error instanceof Error) {
+    return (error as Error & { code?: string }).code ?? error.message;
+  }
+  return typeof error === "string" && error !== "" ? error : null;
 }
 
 /** Feeds a raw transport's bytes into a Duplex and writes the Duplex's out. */
@@ -250,6 +339,10 @@ class RawPipe extends Protocol {
   #original: BaseProtocol;
   #writePaused = false;
   #heldCallbacks: Array<() => void> = [];
+  /** The Duplex's buffer is full (node:tls has not taken the records yet). */
+  #duplexFull = false;
+  /** Too many decrypted bytes wait to be read (set by NodeTlsConn). */
+  #decryptedFull = false;
 
   constructor(raw: StreamTransport) {
     super();
@@ -259,7 +352,10 @@ class RawPipe extends Protocol {
     this.#raw = raw;
     this.#original = raw.getProtocol();
     this.duplex = new Duplex({
-      read: () => raw.resumeReading(),
+      read: () => {
+        this.#duplexFull = false;
+        this.#syncReading();
+      },
       write: (chunk: Uint8Array, _encoding, callback) => {
         try {
           raw.write(chunk);
@@ -286,8 +382,23 @@ class RawPipe extends Protocol {
     if (peerClosedWrite(raw)) this.duplex.push(null);
   }
 
+  /** Stops (or resumes) reading TLS records while decrypted bytes pile up. */
+  holdReading(hold: boolean): void {
+    if (this.#decryptedFull === hold) return;
+    this.#decryptedFull = hold;
+    this.#syncReading();
+  }
+
+  #syncReading(): void {
+    if (this.#duplexFull || this.#decryptedFull) this.#raw.pauseReading();
+    else this.#raw.resumeReading();
+  }
+
   override dataReceived(data: Uint8Array): void {
-    if (!this.duplex.push(data)) this.#raw.pauseReading();
+    if (!this.duplex.push(data)) {
+      this.#duplexFull = true;
+      this.#syncReading();
+    }
   }
 
   override eofReceived(): boolean {
@@ -322,12 +433,12 @@ class RawPipe extends Protocol {
 class NodeTlsConn {
   #socket: nodeTls.TLSSocket;
   #raw: StreamTransport;
+  #pipe: RawPipe;
   #chunks: Uint8Array[] = [];
   #queued = 0;
   #ended = false;
   #closed = false;
   #error: Error | null = null;
-  #rawLost: Promise<void>;
   #rawGone = false;
   #waiter:
     | {
@@ -337,18 +448,16 @@ class NodeTlsConn {
     }
     | null = null;
 
-  constructor(
-    socket: nodeTls.TLSSocket,
-    raw: StreamTransport,
-    rawLost: Promise<void>,
-  ) {
+  constructor(socket: nodeTls.TLSSocket, raw: StreamTransport, pipe: RawPipe) {
     this.#socket = socket;
     this.#raw = raw;
-    this.#rawLost = rawLost;
+    this.#pipe = pipe;
+    // The socket always flows (see the top of this file): backpressure is
+    // applied by the plaintext transport.
     socket.on("data", (data: Uint8Array) => {
       this.#chunks.push(data);
       this.#queued += data.length;
-      if (this.#queued > READ_HIGH) socket.pause();
+      if (this.#queued > READ_HIGH) pipe.holdReading(true);
       this.#serve();
     });
     socket.on("end", () => {
@@ -416,11 +525,13 @@ class NodeTlsConn {
     if (this.#closed) return;
     this.#closed = true;
     const timer = setTimeout(() => this.#raw.abort(), SHUTDOWN_TIMEOUT);
-    this.#rawLost.then(() => {
+    this.#pipe.lost.then(() => {
       clearTimeout(timer);
       this.#rawGone = true;
       this.#serve();
     });
+    // Nothing more is read: let the plaintext side take the close_notify.
+    this.#pipe.holdReading(false);
     this.#socket.end();
   }
 
@@ -434,10 +545,10 @@ class NodeTlsConn {
       }
       return;
     }
-    if (this.#queued > 0 && !this.#closed) {
+    if (this.#queued > 0) {
       this.#waiter = null;
       waiter.resolve(this.#take(waiter.buffer));
-    } else if (this.#error !== null && !this.#closed) {
+    } else if (this.#error !== null) {
       this.#waiter = null;
       waiter.reject(this.#error);
     } else if (this.#ended) {
@@ -457,9 +568,7 @@ class NodeTlsConn {
       else this.#chunks[0] = chunk.subarray(count);
     }
     this.#queued -= n;
-    if (this.#queued <= READ_HIGH / 4 && this.#socket.isPaused()) {
-      this.#socket.resume();
-    }
+    if (this.#queued <= READ_HIGH / 4) this.#pipe.holdReading(false);
     return n;
   }
 }

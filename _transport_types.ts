@@ -20,7 +20,8 @@ import type { BaseProtocol } from "./protocols.ts";
 export interface BaseTransport {
   /**
    * Information about the transport by name: `"peername"`, `"sockname"`,
-   * `"socket"`, `"conn"`, and on TLS `"alpnProtocol"`; `fallback` for others.
+   * `"socket"`, `"conn"`, and on TLS `"alpnProtocol"`, `"peercert"`,
+   * `"cipher"`, `"sslObject"`; `fallback` for others.
    */
   getExtraInfo(name: string, fallback?: unknown): unknown;
   /** Whether the transport is closing or closed. */

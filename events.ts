@@ -46,8 +46,8 @@ import type {
   CreateServerOptions,
   CreateUnixConnectionOptions,
   CreateUnixServerOptions,
-  StartTlsOptions,
 } from "./_stream_factories.ts";
+import type { StartTlsOptions } from "./_tls_options.ts";
 import {
   createDatagramEndpoint,
   type CreateDatagramEndpointOptions,

@@ -47,8 +47,8 @@ import type {
   CreateServerOptions,
   CreateUnixConnectionOptions,
   CreateUnixServerOptions,
-  StartTlsOptions,
 } from "./_stream_factories.ts";
+import type { StartTlsOptions } from "./_tls_options.ts";
 import type {
   CreateDatagramEndpointOptions,
   DatagramConnTransport,
@@ -79,10 +79,16 @@ export type {
   CreateServerOptions,
   CreateUnixConnectionOptions,
   CreateUnixServerOptions,
+} from "./_stream_factories.ts";
+export type {
+  ClientCertMode,
   StartTlsOptions,
   TlsClientOptions,
+  TlsKeyPair,
   TlsServerOptions,
-} from "./_stream_factories.ts";
+  TlsVersion,
+} from "./_tls_options.ts";
+export type { SslObject, TlsCipher, TlsPeerCertificate } from "./_tls_info.ts";
 
 /**
  * Opens a TCP connection and wraps it in a transport for a new protocol
@@ -196,7 +202,12 @@ export function createUnixServer(
  *
  * TLS runs over the existing transport (node:tls over the transport's
  * bytes), so the upgrade works while a read is pending, on TCP and Unix
- * sockets. Certificates are always verified on the client side.
+ * sockets. Certificates are always verified on the client side; on the
+ * server side `clientCert`/`clientCaCerts` ask for and check the client's
+ * (a refused client rejects the call). Every option is checked, an option
+ * of the other side is a `TypeError`. `signal` aborts the handshake: the
+ * call rejects with its reason and the transport is closed, as a failed
+ * handshake closes it.
  *
  * @example STARTTLS on the client side
  * ```ts ignore

@@ -280,3 +280,96 @@ Deno.test("examples: the walkthrough's ssl=True step over a local TLS server (S0
     "waitClosed() -> the TLS connection is closed",
   ]);
 });
+
+Deno.test("examples: mutual TLS server and client; the server refuses a client without a certificate and an impostor", async () => {
+  await using server = start(["examples/tls_mtls_server.ts", "--port", "0"]);
+  const port = String(await server.readyPort());
+  const client = await run(["examples/tls_mtls_client.ts", "--port", port]);
+  assert.equal(client.code, 0, client.stderr);
+  assert.deepEqual(client.lines, [
+    "TLS established with localhost (TLSv1.3, TLS_AES_256_GCM_SHA384)",
+    "Server certificate: 'localhost', issued by 'aionet test CA'",
+    "Send: 'Hello!'",
+    "Received: 'Hello client, you said: Hello!'",
+  ]);
+  await server.expect([
+    /^Client 'client' \(issued by 'aionet test CA'\) from 127\.0\.0\.1:\d+ over TLSv1\.3 TLS_AES_256_GCM_SHA384$/,
+    "Received 'Hello!' from 'client'",
+  ]);
+
+  // No certificate: the TLS layer itself refuses it.
+  const anonymous = await run([
+    "examples/tls_mtls_client.ts",
+    "--port",
+    port,
+    "--anonymous",
+  ]);
+  assert.equal(anonymous.code, 1);
+  assert.match(anonymous.stderr, /^The server refused the connection: /m);
+  await server.expect([/^Refused a client: InvalidData: .*certificate/]);
+
+  // Self-signed with the real client's subject: aionet's check refuses it.
+  const impostor = await run([
+    "examples/tls_mtls_client.ts",
+    "--port",
+    port,
+    "--cert",
+    "tests/fixtures/mtls/impostor_self_signed.pem",
+    "--key",
+    "tests/fixtures/mtls/impostor_self_signed.key",
+    "--message",
+    "let me in",
+  ]);
+  assert.equal(impostor.code, 1);
+  assert.ok(!impostor.lines.some((l) => l.startsWith("Received")));
+  await server.expect([
+    /^Refused a client: InvalidData: TLS client certificate refused: .*not signed by a trusted CA/,
+  ]);
+
+  // A name the server's certificate does not cover: the client refuses.
+  const wrongName = await run([
+    "examples/tls_mtls_client.ts",
+    "--port",
+    port,
+    "--server-name",
+    "example.com",
+  ]);
+  assert.equal(wrongName.code, 1);
+  assert.equal(wrongName.stdout, "");
+  assert.match(wrongName.stderr, /^TLS connection failed: InvalidData: /m);
+  await server.expect([/^Refused a client: UnexpectedEof: /]);
+
+  const { code, lines, stderr } = await server.stop();
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(lines, []);
+  assert.equal(stderr, "");
+});
+
+Deno.test("examples: mutual TLS server --optional serves a client without a certificate as anonymous", async () => {
+  await using server = start([
+    "examples/tls_mtls_server.ts",
+    "--port",
+    "0",
+    "--optional",
+  ]);
+  const port = String(await server.readyPort());
+  const anonymous = await run([
+    "examples/tls_mtls_client.ts",
+    "--port",
+    port,
+    "--anonymous",
+    "--message",
+    "no cert",
+  ]);
+  assert.equal(anonymous.code, 0, anonymous.stderr);
+  assert.equal(
+    anonymous.lines.at(-1),
+    "Received: 'Hello anonymous, you said: no cert'",
+  );
+  await server.expect([
+    /^Client 'anonymous' \(issued by 'nobody'\) from 127\.0\.0\.1:\d+ over TLSv1\.3 /,
+    "Received 'no cert' from 'anonymous'",
+  ]);
+  const { code, stderr } = await server.stop();
+  assert.equal(code, 0, stderr);
+});
