@@ -89,17 +89,18 @@ export async function upgradeTransport(
 ): Promise<{ conn: Deno.Conn; extra: Record<string, unknown> }> {
   const { serverSide, signal } = options;
   const settings = serverSide ? options.server! : options.client!;
-  const serverName = serverSide ? null : clientServerName(raw, options.client!);
   const pipe = new RawPipe(raw);
+  let serverName: string | null = null;
   let socket: nodeTls.TLSSocket;
   try {
+    if (!serverSide) serverName = clientServerName(raw, options.client!);
     socket = serverSide
       ? serverSocket(pipe.duplex, options.server!)
       : clientSocket(pipe.duplex, options.client!, serverName!);
   } catch (error) {
     raw.abort();
     await pipe.lost;
-    throw asTlsError(error);
+    throw error instanceof TypeError ? error : asTlsError(error);
   }
   const conn = new NodeTlsConn(socket, raw, pipe);
   const ready = new Promise<void>((resolve, reject) => {

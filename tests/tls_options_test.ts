@@ -327,3 +327,27 @@ Deno.test("TLS options: startTls refuses an option of the other side", async () 
     await writer.waitClosed();
   }
 });
+
+Deno.test("TLS options: a Unix sock without serverName is refused and closed, not left open", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/tls.sock`;
+    using listener = Deno.listen({ transport: "unix", path });
+    const accepting = listener.accept();
+    const conn = await Deno.connect({ transport: "unix", path });
+    using peer = await accepting;
+    await assert.rejects(
+      () =>
+        createConnection(() => new Protocol(), {
+          sock: conn,
+          tls: { caCerts: [CA] },
+        }),
+      (error: unknown) =>
+        error instanceof TypeError && /serverName/.test(String(error)),
+    );
+    // The wrapped connection was closed: the peer reads EOF.
+    assert.equal(await within(peer.read(new Uint8Array(16))), null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
