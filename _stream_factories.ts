@@ -16,6 +16,7 @@ import { listenerHandleOf, streamHandleOf } from "./_adopt_socket.ts";
 import type { ListenerHandle, StreamHandle } from "./_backend.ts";
 import { ConnStreamHandle } from "./_conn_handles.ts";
 import { currentBackend } from "./_io.ts";
+import { loadNodeTls } from "./_node_tls.ts";
 import { abortReason } from "./_readiness.ts";
 import type { Transport } from "./_transport_types.ts";
 import { callFactory } from "./_transport_common.ts";
@@ -323,6 +324,7 @@ export async function createConnection<P extends BaseProtocol>(
     signal,
   } = checkKnownOptions(options, CONNECTION_OPTIONS, "createConnection option");
   checkSignal(signal);
+  if (tls !== undefined && tls !== false) await loadNodeTls();
   const tlsSettings = clientTlsSettings(tls);
   const settings: ConnSettings = {
     noDelay: checkBooleanOption(noDelay, "noDelay")!,
@@ -474,6 +476,7 @@ export async function createServer(
   } = checkKnownOptions(options, SERVER_OPTIONS, "createServer option");
   // Every argument is checked before a given sock is taken over.
   checkSignal(signal);
+  if (tls !== undefined) await loadNodeTls();
   const tlsSettings = serverTlsSettings(tls);
   checkBooleanOption(reusePort, "reusePort");
   checkBooleanOption(keepAlive, "keepAlive");
@@ -550,6 +553,7 @@ export async function createUnixConnection<P extends BaseProtocol>(
     "createUnixConnection option",
   );
   checkSignal(signal);
+  if (tls !== undefined && tls !== false) await loadNodeTls();
   const tlsSettings = clientTlsSettings(tls);
   if (tlsSettings !== null && tlsSettings.serverName === undefined) {
     throw new TypeError("TLS over a Unix socket needs tls.serverName");
@@ -619,6 +623,7 @@ export async function createUnixServer(
   );
   // Every argument is checked before a given sock is taken over.
   checkSignal(signal);
+  if (tls !== undefined) await loadNodeTls();
   const tlsSettings = serverTlsSettings(tls);
   const unixBacklog = checkBacklog(backlog);
   if (cleanupSocket === false) {
@@ -672,6 +677,7 @@ export async function startTls(
       `The protocol must be an object, got ${describe(protocol)}`,
     );
   }
+  await loadNodeTls();
   const upgrade = startTlsSettings(options);
   if (transport.isClosing()) {
     throw new Deno.errors.BadResource("Cannot start TLS on a closed transport");

@@ -15,9 +15,10 @@
 // that is paused when the peer's close_notify arrives never emits 'end',
 // even once resumed, and the EOF after a large transfer was lost.
 
-import * as nodeTls from "node:tls";
+import type * as NodeTls from "node:tls";
+import { nodeTls } from "./_node_tls.ts";
 import type { X509Certificate } from "node:crypto";
-import { Duplex } from "node:stream";
+import type { Duplex } from "node:stream";
 import { type BaseProtocol, Protocol } from "./protocols.ts";
 import { peerClosedWrite, type StreamTransport } from "./_stream_transport.ts";
 import type {
@@ -91,7 +92,7 @@ export async function upgradeTransport(
   const settings = serverSide ? options.server! : options.client!;
   const pipe = new RawPipe(raw);
   let serverName: string | null = null;
-  let socket: nodeTls.TLSSocket;
+  let socket: NodeTls.TLSSocket;
   try {
     if (!serverSide) serverName = clientServerName(raw, options.client!);
     socket = serverSide
@@ -187,16 +188,16 @@ function clientSocket(
   duplex: Duplex,
   client: ClientTlsSettings,
   host: string,
-): nodeTls.TLSSocket {
+): NodeTls.TLSSocket {
   const isIp = /^[\d.]+$|:/.test(host);
-  const options: nodeTls.ConnectionOptions = {
+  const options: NodeTls.ConnectionOptions = {
     socket: duplex,
     host,
     servername: isIp ? undefined : host,
     ALPNProtocols: client.alpnProtocols,
   };
   if (client.caCerts !== undefined) {
-    options.ca = [...nodeTls.rootCertificates, ...client.caCerts];
+    options.ca = [...nodeTls().tls.rootCertificates, ...client.caCerts];
   }
   if (client.cert !== undefined) {
     options.cert = client.cert;
@@ -204,13 +205,13 @@ function clientSocket(
   }
   if (client.minVersion !== undefined) options.minVersion = client.minVersion;
   if (client.maxVersion !== undefined) options.maxVersion = client.maxVersion;
-  return nodeTls.connect(options);
+  return nodeTls().tls.connect(options);
 }
 
 /** The secure contexts of a server's settings, made once per server. */
 interface ServerContexts {
-  main: nodeTls.SecureContext;
-  sni: Map<string, nodeTls.SecureContext> | null;
+  main: NodeTls.SecureContext;
+  sni: Map<string, NodeTls.SecureContext> | null;
 }
 
 const contexts = new WeakMap<ServerTlsSettings, ServerContexts>();
@@ -219,7 +220,7 @@ function serverContexts(server: ServerTlsSettings): ServerContexts {
   let made = contexts.get(server);
   if (made === undefined) {
     const context = ({ cert, key }: TlsKeyPair) => {
-      const options: nodeTls.SecureContextOptions = { cert, key };
+      const options: NodeTls.SecureContextOptions = { cert, key };
       // The CAs whose names the certificate request carries (and that the
       // TLS layer checks against; aionet checks again, see _tls_verify.ts).
       if (server.clientCert !== "none") options.ca = server.clientCaCerts;
@@ -229,7 +230,7 @@ function serverContexts(server: ServerTlsSettings): ServerContexts {
       if (server.maxVersion !== undefined) {
         options.maxVersion = server.maxVersion;
       }
-      return nodeTls.createSecureContext(options);
+      return nodeTls().tls.createSecureContext(options);
     };
     made = {
       main: context(server),
@@ -244,9 +245,9 @@ function serverContexts(server: ServerTlsSettings): ServerContexts {
 
 /** The SNI context for `name`: an exact entry, else a `*.` one-label match. */
 function sniContext(
-  sni: Map<string, nodeTls.SecureContext>,
+  sni: Map<string, NodeTls.SecureContext>,
   name: string,
-): nodeTls.SecureContext | undefined {
+): NodeTls.SecureContext | undefined {
   const host = name.toLowerCase().replace(/\.$/, "");
   const exact = sni.get(host);
   if (exact !== undefined) return exact;
@@ -257,9 +258,9 @@ function sniContext(
 function serverSocket(
   duplex: Duplex,
   server: ServerTlsSettings,
-): nodeTls.TLSSocket {
+): NodeTls.TLSSocket {
   const { main, sni } = serverContexts(server);
-  return new nodeTls.TLSSocket(duplex, {
+  return new (nodeTls().tls.TLSSocket)(duplex, {
     isServer: true,
     secureContext: main,
     ALPNProtocols: server.alpnProtocols,
@@ -270,11 +271,11 @@ function serverSocket(
     SNICallback: sni === null ? undefined : (name, callback) =>
       // No entry: the default certificate.
       callback(null, sniContext(sni, name)),
-  } as nodeTls.TLSSocketOptions);
+  } as NodeTls.TLSSocketOptions);
 }
 
 /** The name the client asked for by SNI, as the server saw it. */
-function sniName(socket: nodeTls.TLSSocket): string | null {
+function sniName(socket: NodeTls.TLSSocket): string | null {
   const name = (socket as unknown as { servername?: unknown }).servername;
   return typeof name === "string" && name !== "" ? name : null;
 }
@@ -285,7 +286,7 @@ function sniName(socket: nodeTls.TLSSocket): string | null {
  * opinion, the TLS layer's chain verdict when it exposes one.
  */
 function checkClientCertificate(
-  socket: nodeTls.TLSSocket,
+  socket: NodeTls.TLSSocket,
   server: ServerTlsSettings,
   chain: readonly X509Certificate[],
 ): void {
@@ -313,7 +314,7 @@ function checkClientCertificate(
  * extendedKeyUsage included, and keeps the error for `verifyError()`; a
  * bare TLSSocket does not act on it.)
  */
-function platformVerdict(socket: nodeTls.TLSSocket): string | null {
+function platformVerdict(socket: NodeTls.TLSSocket): string | null {
   const handle = (socket as unknown as {
     _handle?: { verifyError?: () => unknown };
   })._handle;
@@ -352,7 +353,7 @@ class RawPipe extends Protocol {
     this.#resolveLost = resolve;
     this.#raw = raw;
     this.#original = raw.getProtocol();
-    this.duplex = new Duplex({
+    this.duplex = new (nodeTls().stream.Duplex)({
       read: () => {
         this.#duplexFull = false;
         this.#syncReading();
@@ -432,7 +433,7 @@ class RawPipe extends Protocol {
 
 /** The decrypted side of a node:tls socket, shaped as a `Deno.Conn`. */
 class NodeTlsConn {
-  #socket: nodeTls.TLSSocket;
+  #socket: NodeTls.TLSSocket;
   #raw: StreamTransport;
   #pipe: RawPipe;
   #chunks: Uint8Array[] = [];
@@ -449,7 +450,7 @@ class NodeTlsConn {
     }
     | null = null;
 
-  constructor(socket: nodeTls.TLSSocket, raw: StreamTransport, pipe: RawPipe) {
+  constructor(socket: NodeTls.TLSSocket, raw: StreamTransport, pipe: RawPipe) {
     this.#socket = socket;
     this.#raw = raw;
     this.#pipe = pipe;

@@ -3,8 +3,9 @@
 // "ssl_object"), plus aionet's "alpnProtocol". Read once from the node:tls
 // socket when the handshake completes (the values stay after it closes).
 
-import type * as nodeTls from "node:tls";
-import { X509Certificate } from "node:crypto";
+import type * as NodeTls from "node:tls";
+import type { X509Certificate } from "node:crypto";
+import { nodeTls } from "./_node_tls.ts";
 
 /**
  * The peer's certificate (`getExtraInfo("peercert")`), as asyncio's
@@ -142,10 +143,10 @@ export function peerCertificate(x509: X509Certificate): TlsPeerCertificate {
  * the TLS layer added from its trust list; they are only candidates to a
  * chain check.
  */
-export function presentedChain(socket: nodeTls.TLSSocket): X509Certificate[] {
+export function presentedChain(socket: NodeTls.TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = [];
   let current = socket.getPeerCertificate(true) as
-    | nodeTls.DetailedPeerCertificate
+    | NodeTls.DetailedPeerCertificate
     | null;
   const seen = new Set<object>();
   while (
@@ -153,7 +154,7 @@ export function presentedChain(socket: nodeTls.TLSSocket): X509Certificate[] {
     chain.length < 16
   ) {
     seen.add(current);
-    chain.push(new X509Certificate(current.raw));
+    chain.push(new (nodeTls().crypto.X509Certificate)(current.raw));
     current = current.issuerCertificate;
   }
   return chain;
@@ -164,7 +165,7 @@ export function presentedChain(socket: nodeTls.TLSSocket): X509Certificate[] {
  * sent none): what a client needs of the server's chain, without walking
  * the chain the TLS layer completes from every trusted root.
  */
-export function peerLeaf(socket: nodeTls.TLSSocket): X509Certificate[] {
+export function peerLeaf(socket: NodeTls.TLSSocket): X509Certificate[] {
   const leaf = socket.getPeerX509Certificate();
   return leaf === undefined ? [] : [leaf];
 }
@@ -178,7 +179,7 @@ function secretBits(name: string): number | null {
 
 /** Where the extra information of a TLS connection comes from. */
 export interface TlsInfoSource {
-  socket: nodeTls.TLSSocket;
+  socket: NodeTls.TLSSocket;
   serverSide: boolean;
   serverHostname: string | null;
   /** The peer's certificates, leaf first (only the leaf is used). */

@@ -5,7 +5,8 @@
 // certificate) Deno.errors.InvalidData, as asyncio's load_cert_chain()
 // fails at once and not at every handshake later.
 
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { createPrivateKey, X509Certificate } from "node:crypto";
+import { nodeTls } from "./_node_tls.ts";
 import {
   checkKnownOptions,
   checkNumber,
@@ -332,13 +333,13 @@ export function checkKeyPair(
   checkString(key, `${what} key (PEM)`);
   let certificate: X509Certificate;
   try {
-    certificate = new X509Certificate(cert as string);
+    certificate = new (nodeTls().crypto.X509Certificate)(cert as string);
   } catch (error) {
     pemProblem(`${what} cert is not a PEM certificate`, error);
   }
   let privateKey: ReturnType<typeof createPrivateKey>;
   try {
-    privateKey = createPrivateKey(key as string);
+    privateKey = nodeTls().crypto.createPrivateKey(key as string);
   } catch (error) {
     pemProblem(`${what} key is not a PEM private key`, error);
   }

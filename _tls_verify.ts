@@ -16,7 +16,8 @@
 // its own chain verdict, which covers extendedKeyUsage (not exposed by
 // X509Certificate here).
 
-import { X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
+import { nodeTls } from "./_node_tls.ts";
 
 /** Longest chain followed from the leaf to a trust anchor. */
 const MAX_DEPTH = 8;
@@ -43,7 +44,7 @@ export function parseCertificates(
     }
     for (const block of blocks) {
       try {
-        certificates.push(new X509Certificate(block));
+        certificates.push(new (nodeTls().crypto.X509Certificate)(block));
       } catch (error) {
         throw new Deno.errors.InvalidData(
           `The TLS ${what}[${index}] is not a valid PEM certificate: ${

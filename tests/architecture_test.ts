@@ -70,6 +70,7 @@ const LAYERS: Record<number, string[]> = {
     "_addrinfo.ts",
     "_multicast.ts",
     "_ip.ts",
+    "_node_tls.ts",
   ],
   2: ["_handles.ts", "_futures.ts", "_timer_queue.ts", "_signals.ts"],
   3: [

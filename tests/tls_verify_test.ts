@@ -8,6 +8,10 @@ import assert from "node:assert/strict";
 import type { X509Certificate } from "node:crypto";
 import { parseCertificates, verifyClientChain } from "../_tls_verify.ts";
 import { CA, OTHER_CA, pem } from "./_tls_helpers.ts";
+import { loadNodeTls } from "../_node_tls.ts";
+
+// The TLS modules load with the first TLS call; this test calls in below it.
+await loadNodeTls();
 
 /** Every certificate of a fixture .pem file (a leaf and what follows it). */
 function chain(file: string): X509Certificate[] {
