@@ -28,6 +28,11 @@ import { ReadFlow } from "./_read_flow.ts";
 
 /** Size of a read. */
 const READ_SIZE = 64 * 1024;
+/**
+ * Writes dropped quietly once the reader is gone; the next one is reported
+ * (asyncio's constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES).
+ */
+const QUIET_DROPPED_WRITES = 5;
 /** A read at least this large is handed over whole instead of copied. */
 const HANDOVER_SIZE = READ_SIZE / 2;
 
@@ -268,6 +273,12 @@ export class ReadPipeTransport implements ReadTransport {
  * above 64 KiB, `resumeWriting()` at 16 KiB). `writeEof()` closes the pipe
  * after the queued bytes, as asyncio's pipes do. A failed write (the
  * reader went away: `BrokenPipe`) ends the transport with that error.
+ *
+ * Once the pipe has ended other than by `close()`, `writeEof()` or
+ * `abort()` — the reader closed it, a write failed, or
+ * {@linkcode WritePipeTransport.peerClosed} was called — `write()` drops
+ * the bytes, as asyncio's `_UnixWritePipeTransport` does: five such writes
+ * pass quietly, the sixth is reported once to the loop's exception handler.
  */
 export class WritePipeTransport implements WriteTransport {
   #stream: WritableStream<Uint8Array>;
@@ -278,7 +289,7 @@ export class WritePipeTransport implements WriteTransport {
   #closing = false;
   #closedByUser = false;
   #lost = false;
-  #lostError: Error | null = null;
+  #dropped = 0;
   #pending = new CoalescingBuffer();
   #inflight = 0;
   #writing = false;
@@ -315,11 +326,15 @@ export class WritePipeTransport implements WriteTransport {
     return this.#closing;
   }
 
-  /** Writes what is queued, then closes the pipe; `connectionLost(null)` follows. */
+  /**
+   * Writes what is queued, then closes the pipe; `connectionLost(null)`
+   * follows. Later writes throw `BadResource`, even if the pipe had ended
+   * already.
+   */
   close(): void {
+    this.#closedByUser = true;
     if (this.#closing) return;
     this.#closing = true;
-    this.#closedByUser = true;
     if (!this.#writing) this.#closeStream();
   }
 
@@ -334,17 +349,21 @@ export class WritePipeTransport implements WriteTransport {
   }
 
   /**
-   * Queues a copy of `data`; never blocks. `BadResource` after `close()` or
-   * `writeEof()`; the pipe's error (or `BrokenPipe`) once it is lost.
+   * Queues a copy of `data`; never blocks. `TypeError` for anything but a
+   * `Uint8Array`; `BadResource` after `close()`, `writeEof()` or `abort()`.
+   * Once the reader has closed the pipe (or a write failed), the bytes are
+   * dropped, as in asyncio: the protocol is told by `connectionLost` (with
+   * `BrokenPipe` if bytes were lost), and a `StreamWriter`'s `drain()`
+   * rejects. The sixth dropped write is reported to the exception handler.
    */
   write(data: Uint8Array): void {
     assertBytes(data);
     if (this.#closing) {
-      if (this.#lostError !== null) throw this.#lostError;
       if (this.#closedByUser) {
         throw new Deno.errors.BadResource("Cannot write to a closed pipe");
       }
-      throw new Deno.errors.BrokenPipe("Cannot write: the pipe was closed");
+      this.#drop(data.length);
+      return;
     }
     if (data.length === 0) return;
     this.#pending.append(data);
@@ -368,6 +387,18 @@ export class WritePipeTransport implements WriteTransport {
   /** Always `true`: a pipe's end of file is its closing. */
   canWriteEof(): boolean {
     return true;
+  }
+
+  /**
+   * The reader closed its end (a child process exited): ends the transport
+   * as asyncio does when its pipe is closed by the peer — what is queued is
+   * still written (a write that fails ends it with `BrokenPipe`), then
+   * `connectionLost`; later writes are dropped, not refused.
+   */
+  peerClosed(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (!this.#writing) this.#closeStream();
   }
 
   /** Closes now, discarding what is queued; `connectionLost(null)` follows. */
@@ -422,6 +453,18 @@ export class WritePipeTransport implements WriteTransport {
     this.#writer.close().catch(() => {}).then(() => this.#connectionLost(null));
   }
 
+  /** A write after the reader went away: dropped, as asyncio does. */
+  #drop(size: number): void {
+    if (size === 0) return;
+    this.#dropped++;
+    if (this.#dropped === QUIET_DROPPED_WRITES + 1) {
+      this.#report(
+        `Pipe closed by peer or a write failed: ${this.#dropped} writes were dropped`,
+        undefined,
+      );
+    }
+  }
+
   #maybePauseProtocol(): void {
     this.#flow.pauseIfAbove(this.getWriteBufferSize(), this.#protocol);
   }
@@ -438,7 +481,6 @@ export class WritePipeTransport implements WriteTransport {
     const exc = toError(error);
     if (!isQuietError(exc)) this.#report(message, exc);
     this.#closing = true;
-    this.#lostError = exc;
     this.#pending.clear();
     if (this.#lost) return;
     this.#lost = true;

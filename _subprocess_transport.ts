@@ -187,14 +187,16 @@ export class ChildProcessTransport implements SubprocessTransport {
   #processExited(returncode: number): void {
     this.#returncode = returncode;
     this.#exited.resolve(returncode);
-    // The child's end of stdin is gone: close our end if nothing is queued
-    // (queued bytes make the write fail with BrokenPipe on their own).
+    // The child's end of stdin is gone: end ours if nothing is queued
+    // (queued bytes make the write fail with BrokenPipe on their own). It is
+    // the child that closed it, not the user: later writes are dropped, as
+    // in asyncio, instead of refused.
     const stdin = this.#pipes.get(0) as WritePipeTransport | undefined;
     if (
       stdin !== undefined && !this.#lostPipes.has(0) &&
       stdin.getWriteBufferSize() === 0
     ) {
-      stdin.close();
+      stdin.peerClosed();
     }
     this.#tryFinish();
   }

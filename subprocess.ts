@@ -171,7 +171,13 @@ export class Process {
     return this.#transport.getPid();
   }
 
-  /** The child's stdin, or `null` unless it was `"pipe"`. */
+  /**
+   * The child's stdin, or `null` unless it was `"pipe"`. Once the child has
+   * closed it (or exited), `write()` drops the bytes, as asyncio does, and
+   * `drain()` rejects: with `ConnectionReset`, or `BrokenPipe` if queued
+   * bytes were lost. After your own `close()`, `write()` throws
+   * `BadResource`.
+   */
   get stdin(): StreamWriter | null {
     return this.#protocol.stdin;
   }
@@ -203,7 +209,24 @@ export class Process {
    * Sends `input` (if given) to stdin and closes it, while reading stdout
    * and stderr to their end; then waits for the child to exit. Returns
    * `[stdout, stderr]`, `null` for a stream that is not piped. A child
-   * that exits without reading its input is not an error (as asyncio).
+   * that does not read all its input — it closed stdin, or exited, even
+   * before the call — is not an error: the rest of the input is dropped
+   * and the output and `returncode` are there, as in asyncio (whose
+   * `_feed_stdin` ignores `BrokenPipeError` and `ConnectionResetError`).
+   * `BadResource` if you closed stdin yourself and pass `input`.
+   *
+   * @example Input to a child that exits without reading it
+   * ```ts
+   * import { createSubprocessShell } from "@aionet/aionet/subprocess";
+   *
+   * const proc = await createSubprocessShell("echo early; exit 3", {
+   *   stdin: "pipe",
+   *   stdout: "pipe",
+   * });
+   * await proc.wait();
+   * const [out] = await proc.communicate(new Uint8Array(1 << 20));
+   * console.log(new TextDecoder().decode(out!), proc.returncode); // "early\n" 3
+   * ```
    */
   async communicate(
     input?: Uint8Array,
@@ -428,7 +451,9 @@ export function connectReadPipe<P extends BaseProtocol>(
  * (`Deno.stdout`, a `Deno.FsFile`, a child's stdin). The transport is a
  * `WriteTransport` with asyncio's flow control (`pauseWriting()` on the
  * protocol above 64 KiB queued); `close()` writes what is queued, then
- * closes the stream; `connectionLost` follows.
+ * closes the stream; `connectionLost` follows. If a write fails (the
+ * reader went away: `connectionLost(BrokenPipe)`), later writes are
+ * dropped, as in asyncio; the sixth is reported to the exception handler.
  *
  * @example Write a file through a transport
  * ```ts

@@ -17,7 +17,14 @@ import {
   subprocessShell,
 } from "../subprocess.ts";
 import { getEventLoop } from "../events.ts";
-import { concat, decode, encode, pattern, withTimeout } from "./_helpers.ts";
+import {
+  collectExceptions,
+  concat,
+  decode,
+  encode,
+  pattern,
+  withTimeout,
+} from "./_helpers.ts";
 import { run } from "./_examples.ts";
 
 const TIMEOUT = 20_000;
@@ -350,13 +357,161 @@ Deno.test("a child that exits with 4 MiB queued on stdin: BrokenPipe, no hang", 
     withTimeout(stdin.drain(), TIMEOUT),
     Deno.errors.BrokenPipe,
   );
-  assert.throws(() => stdin.write(encode("x")), Deno.errors.BrokenPipe);
+  // A later write is dropped, as asyncio's pipe transport does; drain() says so.
+  stdin.write(encode("x"));
+  assert.equal(stdin.transport.getWriteBufferSize(), 0);
+  await assert.rejects(stdin.drain(), Deno.errors.BrokenPipe);
   assert.equal(await withTimeout(proc.wait(), TIMEOUT), 0);
   // communicate() ignores the broken pipe, as asyncio.
   assert.deepEqual(await withTimeout(proc.communicate(), TIMEOUT), [
     null,
     null,
   ]);
+});
+
+/** Counts unhandled promise rejections until disposed. */
+function watchUnhandled(): { count(): number; [Symbol.dispose](): void } {
+  let count = 0;
+  const onUnhandled = (event: PromiseRejectionEvent) => {
+    count++;
+    event.preventDefault();
+    console.error("unhandled rejection:", event.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  return {
+    count: () => count,
+    [Symbol.dispose]: () =>
+      globalThis.removeEventListener("unhandledrejection", onUnhandled),
+  };
+}
+
+Deno.test("communicate(input) after the child exited gives its output and returncode", async () => {
+  using unhandled = watchUnhandled();
+  using seen = collectExceptions();
+  const proc = await createSubprocessExec("sh", ["-c", "echo early; exit 3"], {
+    stdin: PIPE,
+    stdout: PIPE,
+  });
+  assert.equal(await withTimeout(proc.wait(), TIMEOUT), 3);
+  const [out, err] = await withTimeout(
+    proc.communicate(new Uint8Array(1 << 20)),
+    TIMEOUT,
+  );
+  assert.equal(decode(out!), "early\n");
+  assert.equal(err, null);
+  assert.equal(proc.returncode, 3);
+  await withTimeout(proc.stdin!.waitClosed(), TIMEOUT);
+  assert.equal(unhandled.count(), 0);
+  assert.deepEqual(seen.messages(), []);
+});
+
+Deno.test("communicate(input) after a running child closed its stdin", async () => {
+  using unhandled = watchUnhandled();
+  using seen = collectExceptions();
+  const proc = await createSubprocessShell(
+    "exec 0<&-; echo closed; exec sleep 30",
+    { stdin: PIPE, stdout: PIPE },
+  );
+  // The child has closed its end of stdin, and runs on.
+  assert.equal(
+    decode(await withTimeout(proc.stdout!.readLine(), TIMEOUT)),
+    "closed\n",
+  );
+  const done = proc.communicate(new Uint8Array(1 << 20));
+  // The write fails (EPIPE): stdin ends with BrokenPipe while the child runs.
+  await assert.rejects(
+    withTimeout(proc.stdin!.waitClosed(), TIMEOUT),
+    Deno.errors.BrokenPipe,
+  );
+  assert.equal(proc.returncode, null);
+  proc.terminate();
+  const [out, err] = await withTimeout(done, TIMEOUT);
+  assert.equal(decode(out!), "");
+  assert.equal(err, null);
+  assert.equal(proc.returncode, -15);
+  assert.equal(unhandled.count(), 0);
+  assert.deepEqual(seen.messages(), []);
+});
+
+Deno.test("communicate(8 MiB) to a child that reads nothing and exits", async () => {
+  using unhandled = watchUnhandled();
+  using seen = collectExceptions();
+  for (let i = 0; i < 5; i++) {
+    const proc = await createSubprocessShell("echo bye; echo err >&2; exit 2", {
+      stdin: PIPE,
+      stdout: PIPE,
+      stderr: PIPE,
+    });
+    const [out, err] = await withTimeout(
+      proc.communicate(pattern(8 << 20, i)),
+      TIMEOUT,
+    );
+    assert.equal(decode(out!), "bye\n");
+    assert.equal(decode(err!), "err\n");
+    assert.equal(proc.returncode, 2);
+  }
+  assert.equal(unhandled.count(), 0);
+  assert.deepEqual(seen.messages(), []);
+});
+
+Deno.test("stdin.write() after the child closed the pipe is dropped; drain() rejects with ConnectionReset", async () => {
+  using unhandled = watchUnhandled();
+  using seen = collectExceptions();
+  const proc = await createSubprocessShell("exit 0", {
+    stdin: PIPE,
+    stdout: PIPE,
+  });
+  assert.equal(await withTimeout(proc.wait(), TIMEOUT), 0);
+  const stdin = proc.stdin!;
+  // Whether or not the end of the pipe was seen yet, the write is dropped.
+  stdin.write(encode("lost"));
+  assert.equal(stdin.transport.getWriteBufferSize(), 0);
+  await assert.rejects(
+    withTimeout(stdin.drain(), TIMEOUT),
+    Deno.errors.ConnectionReset,
+  );
+  await withTimeout(stdin.waitClosed(), TIMEOUT);
+  assert.ok(stdin.isClosing());
+  // As asyncio: five dropped writes pass quietly; the sixth is reported
+  // (once: the exception handler is not flooded by a writing loop).
+  for (let i = 0; i < 4; i++) stdin.write(encode("lost"));
+  stdin.write(new Uint8Array(0));
+  assert.deepEqual(seen.messages(), []);
+  for (let i = 0; i < 20; i++) stdin.write(encode("lost"));
+  assert.equal(seen.contexts.length, 1);
+  assert.match(seen.contexts[0].message, /6 writes were dropped/);
+  assert.equal(seen.contexts[0].transport, stdin.transport);
+  assert.equal(stdin.transport.getWriteBufferSize(), 0);
+  await assert.rejects(stdin.drain(), Deno.errors.ConnectionReset);
+  // Bad input is still refused at the call.
+  assert.throws(() => stdin.write("text" as never), TypeError);
+  // Closing our end after the child closed it is fine; writing after our own
+  // close() is a caller's error.
+  stdin.close();
+  assert.throws(() => stdin.write(encode("x")), Deno.errors.BadResource);
+  const [out] = await withTimeout(proc.communicate(), TIMEOUT);
+  assert.equal(out!.length, 0);
+  assert.equal(unhandled.count(), 0);
+});
+
+Deno.test("protocol: a stdin write after the child exited is dropped", async () => {
+  const [transport, protocol] = await subprocessShell(
+    () => new Recorder(),
+    "exit 0",
+    { stdout: "null", stderr: "null" },
+  );
+  await withTimeout(protocol.lost.promise, TIMEOUT);
+  const stdin = transport.getPipeTransport(0) as WriteTransport;
+  assert.ok(stdin.isClosing());
+  stdin.write(encode("late"));
+  stdin.writeLines([encode("a"), encode("b")]);
+  assert.equal(stdin.getWriteBufferSize(), 0);
+  assert.equal(protocol.pipeErrors.get(0), null);
+  assert.deepEqual(protocol.events, ["made", "pipeLost0", "exited", "lost"]);
+  // abort() is ours: a write after it is refused.
+  stdin.abort();
+  assert.throws(() => stdin.write(encode("x")), Deno.errors.BadResource);
+  transport.close();
 });
 
 Deno.test("protocol: pipeConnectionLost(0, BrokenPipe) when the child leaves", async () => {
