@@ -51,6 +51,7 @@ import {
   getOption,
   openBound,
   openSocket,
+  peerName,
   type ResolvedAddress,
   resolveSync,
   setOption,
@@ -307,40 +308,41 @@ function staggered(
   });
 }
 
-async function connectTcp(options: ConnectTcpOptions): Promise<StreamHandle> {
-  const { port, localAddr, happyEyeballsDelay, signal } = options;
-  if (signal?.aborted) throw abortReason(signal);
-  const host = unbracket(options.hostname);
-  checkNet(host, port);
+/** How {@linkcode connectAddresses} tries its addresses. */
+export interface AttemptOptions {
+  /** Local addresses to bind first (one of the attempt's family), or null. */
+  locals: ResolvedAddress[] | null;
+  localPort: number;
+  /** Happy Eyeballs delay in ms; sequential attempts when undefined. */
+  happyEyeballsDelay?: number;
+  /** asyncio's `interleave` (1 by default with Happy Eyeballs). */
+  interleave?: number;
+  signal?: AbortSignal;
+  /** The name connected to, for error messages. */
+  host: string;
+}
+
+/**
+ * Connects to the first of `addresses` (on `port`) that answers: one after
+ * another, or staggered (Happy Eyeballs) with `happyEyeballsDelay`.
+ * Rejects with the error (several: combined) or the signal's reason;
+ * leaves no descriptor and no poller wait behind when it does.
+ */
+export async function connectAddresses(
+  addresses: ResolvedAddress[],
+  port: number,
+  options: AttemptOptions,
+): Promise<StreamHandle> {
+  const { locals, localPort, happyEyeballsDelay, signal, host } = options;
   try {
-    const addresses = await resolveHost(host, signal);
-    let locals: ResolvedAddress[] | null = null;
-    const localPort = localAddr?.port ?? 0;
-    if (localAddr !== undefined) {
-      const localHost = unbracket(localAddr.hostname ?? "");
-      if (localHost === "") {
-        locals = [
-          { family: AF_INET, address: "0.0.0.0" },
-          { family: AF_INET6, address: "::" },
-        ];
-        checkNet(
-          addresses[0].family === AF_INET6 ? "::" : "0.0.0.0",
-          localPort,
-        );
-      } else {
-        checkNet(localHost, localPort);
-        locals = await resolveHost(localHost, signal);
-      }
-    }
     const interleave = options.interleave ??
       (happyEyeballsDelay !== undefined ? 1 : undefined);
     const order = interleave !== undefined && interleave > 0
       ? interleaveAddresses(addresses, interleave)
       : addresses;
-    let fd: number;
+    let fd = -1;
     if (happyEyeballsDelay === undefined || order.length === 1) {
       const errors: Error[] = [];
-      fd = -1;
       for (const address of order) {
         try {
           fd = await attempt(address, port, locals, localPort, signal);
@@ -364,13 +366,48 @@ async function connectTcp(options: ConnectTcpOptions): Promise<StreamHandle> {
         host,
       );
     }
-    return new NativeStreamHandle(fd, socketFamily(fd));
+    return new NativeStreamHandle(
+      fd,
+      socketFamily(fd),
+      peerName(fd, "tcp", "unix"),
+    );
   } catch (error) {
-    // Nothing of this attempt is left in the poller; let a parked wait
+    // Nothing of the attempts is left in the poller; let a parked wait
     // come back before reporting (a test that ends here leaves no op).
     await poller().settled();
     throw error;
   }
+}
+
+async function connectTcp(options: ConnectTcpOptions): Promise<StreamHandle> {
+  const { port, localAddr, signal } = options;
+  if (signal?.aborted) throw abortReason(signal);
+  const host = unbracket(options.hostname);
+  checkNet(host, port);
+  const addresses = await resolveHost(host, signal);
+  let locals: ResolvedAddress[] | null = null;
+  const localPort = localAddr?.port ?? 0;
+  if (localAddr !== undefined) {
+    const localHost = unbracket(localAddr.hostname ?? "");
+    if (localHost === "") {
+      checkNet(addresses[0].family === AF_INET6 ? "::" : "0.0.0.0", localPort);
+      locals = [
+        { family: AF_INET, address: "0.0.0.0" },
+        { family: AF_INET6, address: "::" },
+      ];
+    } else {
+      checkNet(localHost, localPort);
+      locals = await resolveHost(localHost, signal);
+    }
+  }
+  return await connectAddresses(addresses, port, {
+    locals,
+    localPort,
+    happyEyeballsDelay: options.happyEyeballsDelay,
+    interleave: options.interleave,
+    signal,
+    host,
+  });
 }
 
 /** The address family of socket `fd`. */
@@ -393,7 +430,7 @@ async function connectUnix(
     await poller().settled();
     throw error;
   }
-  return new NativeStreamHandle(fd, AF_UNIX);
+  return new NativeStreamHandle(fd, AF_UNIX, { transport: "unix", path });
 }
 
 // ---- listening and binding ----

@@ -42,6 +42,7 @@ import {
   takeError,
 } from "./_native_net.ts";
 import { type Pollable, type Poller, poller } from "./_native_poller.ts";
+import { SockaddrBuffer } from "./_native_sockaddr.ts";
 import { abortReason } from "./_readiness.ts";
 
 const EAGAIN = 11;
@@ -88,10 +89,15 @@ export class NativeStreamHandle implements StreamHandle, Pollable {
   #local: Deno.Addr | undefined;
   #remote: Deno.Addr | undefined;
 
-  /** Takes ownership of connected `fd` (of address family `family`). */
-  constructor(fd: number, family: number) {
+  /**
+   * Takes ownership of connected `fd` (of address family `family`); the
+   * peer's address when known (accept and connect know it: the kernel
+   * forgets it once the connection is gone).
+   */
+  constructor(fd: number, family: number, remote?: Deno.Addr) {
     this.fd = fd;
     this.#tcp = family !== AF_UNIX;
+    this.#remote = remote;
     this.#poller = poller();
     this.#poller.attach(this);
     this.options = optionAccess(() => this.#openFd());
@@ -295,6 +301,7 @@ export class NativeListenerHandle implements ListenerHandle, Pollable {
   readonly #poller: Poller;
   readonly #family: number;
   readonly #unlinkOnClose: { path: string; dev: number; ino: number } | null;
+  readonly #from = new SockaddrBuffer();
   #sink: AcceptSink | null = null;
   #accepting = false;
   #closed: Promise<void> | null = null;
@@ -360,14 +367,17 @@ export class NativeListenerHandle implements ListenerHandle, Pollable {
 
   onPoll(): void {
     for (let i = 0; i < ACCEPTS_PER_EVENT && this.#accepting; i++) {
+      const from = this.#from;
       const fd = sys.accept4(
         this.fd,
-        null,
-        null,
+        from.bytes,
+        from.prepare(),
         SOCK_NONBLOCK | SOCK_CLOEXEC,
       );
       if (fd >= 0) {
-        this.#sink!.accepted(new NativeStreamHandle(fd, this.#family));
+        this.#sink!.accepted(
+          new NativeStreamHandle(fd, this.#family, from.decode("tcp", "unix")),
+        );
         continue;
       }
       const code = errno();
