@@ -270,7 +270,7 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
       }
       if (same) return this.#lastFromAddr;
     }
-    const addr = from.decode("udp", "unixpacket");
+    const addr = from.decode("udp", "unixpacket", this.#family);
     last.set(from.bytes.subarray(0, Math.min(length, SOCKADDR_SIZE)));
     this.#lastFromLength = length;
     return this.#lastFromAddr = addr;

@@ -208,15 +208,18 @@ export function encodeUnix(out: Uint8Array, path: string): number {
 /**
  * The `Deno.Addr` of the `len` bytes of a sockaddr in `bytes`: a `NetAddr`
  * with `transport` `ip` ("tcp"/"udp") or a `UnixAddr` with `transport`
- * `unix` ("unix"/"unixpacket"). An unnamed Unix socket has path "".
+ * `unix` ("unix"/"unixpacket"). An unnamed Unix socket has path "";
+ * `socketFamily` is the family assumed when `len` holds no family.
  */
 export function decodeAddr(
   bytes: Uint8Array,
   len: number,
   ip: "tcp" | "udp",
   unix: "unix" | "unixpacket",
+  socketFamily = 0,
 ): Deno.Addr {
-  const family = bytes[0] | (bytes[1] << 8);
+  // An unnamed Unix peer may come back with length 0 (no family at all).
+  const family = len < 2 ? socketFamily : bytes[0] | (bytes[1] << 8);
   if (family === AF_INET && len >= 16) {
     return {
       transport: ip,
@@ -275,8 +278,12 @@ export class SockaddrBuffer {
     return this.#length[0];
   }
 
-  /** Decodes what the kernel wrote. */
-  decode(ip: "tcp" | "udp", unix: "unix" | "unixpacket"): Deno.Addr {
-    return decodeAddr(this.bytes, this.#length[0], ip, unix);
+  /** Decodes what the kernel wrote (`family`: the socket's, for length 0). */
+  decode(
+    ip: "tcp" | "udp",
+    unix: "unix" | "unixpacket",
+    family = 0,
+  ): Deno.Addr {
+    return decodeAddr(this.bytes, this.#length[0], ip, unix, family);
   }
 }

@@ -205,7 +205,7 @@ export class NativeSocket implements SocketImpl, Pollable {
         SOCK_NONBLOCK | SOCK_CLOEXEC,
       );
       if (fd >= 0) {
-        const addr = from.decode(this.#ip, this.#unix);
+        const addr = from.decode(this.#ip, this.#unix, this.family);
         return [new NativeSocket(this.family, this.type, fd, true), addr];
       }
       const code = errno();
@@ -276,7 +276,7 @@ export class NativeSocket implements SocketImpl, Pollable {
           from.bytes,
           from.prepare(),
         );
-        if (n >= 0) return [n, from.decode(this.#ip, this.#unix)];
+        if (n >= 0) return [n, from.decode(this.#ip, this.#unix, this.family)];
         const code = errno();
         if (code !== EINTR) throw osError(code, "recvfrom");
       }

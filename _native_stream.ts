@@ -376,7 +376,11 @@ export class NativeListenerHandle implements ListenerHandle, Pollable {
       );
       if (fd >= 0) {
         this.#sink!.accepted(
-          new NativeStreamHandle(fd, this.#family, from.decode("tcp", "unix")),
+          new NativeStreamHandle(
+            fd,
+            this.#family,
+            from.decode("tcp", "unix", this.#family),
+          ),
         );
         continue;
       }
