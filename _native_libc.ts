@@ -6,8 +6,8 @@
 //
 // Conventions of the symbol table, for speed (V8 fast calls):
 // - `size_t`/`nfds_t` parameters are "usize"/"u64" and take a BigInt
-//   (a JS number there takes a slow path several times as costly); `sz()`
-//   caches the last BigInt made.
+//   (a JS number there takes a slow path several times as costly); hot
+//   paths cache the BigInt of a length they repeat.
 // - `ssize_t` results of send/recv/read/write are declared "i32": the value
 //   is in the low half of the result register and every length passed is
 //   capped at `MAX_IO` (< 2^31), so the count and -1 read back exactly, as
@@ -254,18 +254,6 @@ export function errno(): number {
   return errnoView!.getInt32(0);
 }
 
-// ---- BigInt sizes ----
-
-let lastSize = 0;
-let lastBig = 0n;
-
-/** `n` as the BigInt a `size_t` parameter wants (the last one is cached). */
-export function sz(n: number): bigint {
-  if (n === lastSize) return lastBig;
-  lastSize = n;
-  return lastBig = BigInt(n);
-}
-
 // ---- errors ----
 
 const messages = new Map<number, string>();
@@ -299,10 +287,3 @@ export function osError(code: number, context?: string): Error {
 export function throwErrno(context?: string): never {
   throw osError(errno(), context);
 }
-
-// ---- small scratch buffers (single-threaded: used and read back at once) ----
-
-/** A 4-byte scratch for `socklen_t`/`int` in-out parameters. */
-export const scratchInt = new Int32Array(1);
-/** `scratchInt` as bytes, for "buffer" parameters. */
-export const scratchIntBytes = new Uint8Array(scratchInt.buffer);

@@ -9,7 +9,6 @@ import type { SocketOptionAccess } from "./_backend.ts";
 import {
   AF_INET,
   AF_INET6,
-  E,
   errno,
   IPPROTO_IPV6,
   IPV6_V6ONLY,
@@ -364,11 +363,6 @@ export function openBound(
     closeFd(fd);
     throw error;
   }
-}
-
-/** Whether errno `code` means "try again later" (EAGAIN/EINTR). */
-export function retryable(code: number): boolean {
-  return code === E.EAGAIN || code === E.EINTR;
 }
 
 /** Starts a non-blocking connect of `fd`; 0, or the errno (EINPROGRESS, …). */

@@ -153,8 +153,14 @@ export class Poller {
     this.#ctlRegistration(this.#waker, EPOLLIN);
   }
 
-  /** Makes `p` the registration of its fd (no events yet). */
+  /**
+   * Makes `p` the registration of its fd (no events yet). A previous
+   * registration of the same number (its fd was closed behind the
+   * poller's back and the number reused) is dropped.
+   */
   attach(p: Pollable): void {
+    const previous = this.#byFd[p.fd];
+    if (previous !== undefined && previous !== p) this.#evict(previous);
     this.#generation = (this.#generation + 1) >>> 0 || 1;
     p.pollGen = this.#generation;
     p.pollEvents = 0;
@@ -168,6 +174,11 @@ export class Poller {
    */
   watch(p: Pollable, events: number): void {
     if (p.pollEvents === events || p.pollGen === 0) return;
+    if (this.#byFd[p.fd] !== p) {
+      // Evicted (its number belongs to another registration now).
+      this.#evict(p);
+      return;
+    }
     const before = p.pollEvents;
     this.#ctlRegistration(p, events);
     const was = (before & ACTIVE_BITS) !== 0;
@@ -186,6 +197,10 @@ export class Poller {
    */
   detach(p: Pollable): void {
     if (p.pollGen === 0) return;
+    if (this.#byFd[p.fd] !== p) {
+      this.#evict(p);
+      return;
+    }
     if (p.pollEvents !== 0) {
       const was = (p.pollEvents & ACTIVE_BITS) !== 0;
       // ENOENT/EBADF: the fd was closed behind our back; nothing to remove.
@@ -223,6 +238,18 @@ export class Poller {
       active: this.#active,
       state: ["stopped", "spinning", "parked"][this.#state],
     };
+  }
+
+  /**
+   * Forgets `p` without touching the epoll set (its fd number may belong
+   * to someone else now): only its count and tags.
+   */
+  #evict(p: Pollable): void {
+    const was = (p.pollEvents & ACTIVE_BITS) !== 0;
+    p.pollEvents = 0;
+    p.pollGen = 0;
+    if (this.#byFd[p.fd] === p) this.#byFd[p.fd] = undefined;
+    if (was && --this.#active === 0) this.#idle();
   }
 
   #ctlRegistration(p: Pollable, events: number): void {

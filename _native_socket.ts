@@ -630,13 +630,11 @@ class FdWatch implements Pollable {
   pollEvents = 0;
   readonly readiness: Readiness;
   readonly #poller: Poller;
-  readonly #forget: (watch: FdWatch) => void;
   #pollable = true;
 
-  constructor(fd: number, forget: (watch: FdWatch) => void) {
+  constructor(fd: number) {
     this.fd = fd;
     this.#poller = poller();
-    this.#forget = forget;
     this.readiness = new Readiness(
       fd,
       () => readinessMask(pollNow(fd)),
@@ -652,7 +650,6 @@ class FdWatch implements Pollable {
   #setInterest(mask: number): void {
     if (mask === 0) {
       this.#poller.detach(this);
-      this.#forget(this);
       return;
     }
     if (!this.#pollable) return;
@@ -672,6 +669,11 @@ class FdWatch implements Pollable {
   }
 }
 
+/**
+ * Watches by descriptor number, kept: asyncio's readers and selectors key
+ * on numbers too, and a number's watch stays valid for whatever file has
+ * that number (poll(2) is asked by number).
+ */
 const watches = new Map<number, FdWatch>();
 
 /**
@@ -699,9 +701,7 @@ export function readinessOfFd(fd: number): Readiness {
   if (pollNow(fd) & POLLNVAL) {
     throw new Deno.errors.BadResource(`File descriptor ${fd} is not open`);
   }
-  watch = new FdWatch(fd, (gone) => {
-    if (watches.get(gone.fd) === gone) watches.delete(gone.fd);
-  });
+  watch = new FdWatch(fd);
   watches.set(fd, watch);
   return watch.readiness;
 }

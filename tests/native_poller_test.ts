@@ -14,8 +14,10 @@ import { type Pollable, poller } from "../_native_poller.ts";
 import {
   Acceptor,
   backend,
+  closeRaw,
   Collector,
   nativeTest,
+  rawPipe,
   rawWrite,
   writeAll,
 } from "./_native_fd_check.ts";
@@ -378,5 +380,45 @@ nativeTest(
     await client.close();
     await acceptor.handles[0].close();
     await listener.close();
+  },
+);
+
+nativeTest(
+  "a watched descriptor closed behind our back: its number's new owner wins",
+  async () => {
+    const [readFd, writeFd] = rawPipe();
+    const readiness = backend.readinessOfFd(readFd)!;
+    const unsubscribe = readiness.subscribe(() => {}, 1);
+    const active = poller().stats().active;
+    // The user closes the watched pipe without removing the watch; a native
+    // socket pair then takes the lowest free numbers, this one among them.
+    closeRaw(readFd);
+    const [a, b] = backend.socketPair(1, 1);
+    try {
+      const reused = a.fd === readFd ? a : b.fd === readFd ? b : null;
+      assert.ok(reused !== null, "the number was reused");
+      assert.equal(
+        poller().stats().active,
+        active - 1,
+        "the stale watch no longer counts",
+      );
+      const other = reused === a ? b : a;
+      const got = Promise.withResolvers<void>();
+      const stop = reused.readiness.subscribe(() => got.resolve(), 1);
+      other.send(new Uint8Array([1]));
+      const timer = setTimeout(
+        () => got.reject(new Error("not notified")),
+        5000,
+      );
+      await got.promise;
+      clearTimeout(timer);
+      stop();
+      unsubscribe(); // The stale watch's removal must not touch the socket.
+      assert.equal(reused.readiness.poll() & 1, 1);
+    } finally {
+      a.close();
+      b.close();
+      closeRaw(writeFd);
+    }
   },
 );
