@@ -15,8 +15,11 @@
 //   accept would). An eventfd in the set wakes it early.
 // - STOPPED: nothing is active; nothing is queued or pending, so a
 //   process whose handles are closed or idle exits, and a test that closed
-//   what it opened leaves no op behind (`settled()` waits for a parked
-//   call to come back after the wake).
+//   what it opened leaves no op behind: handles' async close() returns
+//   `settled()`, which waits for a woken parked call to come back; a
+//   synchronous last close (a Socket, an unsubscribe) waits, bounded, for
+//   the kernel to return the parked call, so its completion is ready for
+//   the one event-loop turn Deno's op sanitizer gives pending ops.
 //
 // Every registration carries a generation tag in `epoll_event.data`
 // (low word: the fd, high word: the generation); an event whose tag is not
@@ -60,6 +63,8 @@ export interface Pollable {
 const MAX_EVENTS = 256;
 /** Time without events after which the poller parks, in ms. */
 const SPIN_IDLE_MS = 0.05;
+/** Longest synchronous wait for a woken parked call to return, in ms. */
+const WAKE_WAIT_MS = 20;
 
 const enum State {
   STOPPED,
@@ -75,6 +80,8 @@ export interface PollerStats {
   parks: number;
   /** Wakes written to the eventfd. */
   wakes: number;
+  /** Idle wakes whose parked call had not returned within WAKE_WAIT_MS. */
+  slowWakes: number;
   /** Events dispatched to a registration. */
   events: number;
   /** Events dropped because their tag was stale. */
@@ -129,7 +136,7 @@ export class Poller {
   // Word offsets inside one epoll_event.
   readonly #stride = layout.epollEventSize / 4;
   readonly #dataWord = layout.epollDataOffset / 4;
-  #stats = { ticks: 0, parks: 0, wakes: 0, events: 0, stale: 0 };
+  #stats = { ticks: 0, parks: 0, wakes: 0, slowWakes: 0, events: 0, stale: 0 };
 
   constructor() {
     openLibc();
@@ -292,8 +299,22 @@ export class Poller {
 
   /** Nothing is active any more. */
   #idle(): void {
-    if (this.#state === State.PARKED) this.#wake();
     // SPINNING: the queued tick sees `#active === 0` and stops.
+    if (this.#state !== State.PARKED) return;
+    this.#wake();
+    // Nothing is active: the caller may be a synchronous close that ends
+    // a test right away, and Deno's op sanitizer gives a pending op one
+    // event-loop turn to complete. Wait here (bounded) until the kernel
+    // has written the parked call's events, i.e. epoll_wait is returning,
+    // so its completion is there for that turn. A wake takes ~10 µs
+    // (bench/native_poller_costs.ts); yielding the CPU meanwhile lets the
+    // FFI worker thread run if it shares this core (or has not started).
+    const words = this.#parkWords;
+    const deadline = performance.now() + WAKE_WAIT_MS;
+    while (words[0] === 0 && performance.now() < deadline) {
+      sys.sched_yield();
+    }
+    if (words[0] === 0) this.#stats.slowWakes++;
   }
 
   #wake(): void {
@@ -340,6 +361,8 @@ export class Poller {
     this.#state = State.PARKED;
     this.#woken = false;
     this.#stats.parks++;
+    // `#idle()` watches the first event's mask turn non-zero.
+    this.#parkWords[0] = 0;
     sys.epoll_wait_blocking(this.#epfd, this.#parkBytes, MAX_EVENTS, -1)
       .then(this.#unparked);
   }
