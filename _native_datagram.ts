@@ -76,6 +76,16 @@ const TRANSIENT = new Set<number>([
   E.EIO,
 ]);
 
+let sendLength = 0;
+let sendBig = 0n;
+
+/** The BigInt length of a send (cached: datagram sizes repeat). */
+function sendSize(n: number): bigint {
+  if (n === sendLength) return sendBig;
+  sendLength = n;
+  return sendBig = BigInt(n);
+}
+
 function closedError(): Error {
   return new Deno.errors.BadResource("The socket is closed");
 }
@@ -281,13 +291,13 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
     for (;;) {
       let n: number;
       if (addr === null) {
-        n = sys.send(this.fd, data, BigInt(data.length), SEND_FLAGS);
+        n = sys.send(this.fd, data, sendSize(data.length), SEND_FLAGS);
       } else {
         if (addr !== this.#destination) this.#setDestination(addr);
         n = sys.sendto(
           this.fd,
           data,
-          BigInt(data.length),
+          sendSize(data.length),
           SEND_FLAGS,
           this.#destinationBytes,
           this.#destinationLength,
@@ -321,6 +331,10 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
     checkNet(host, port);
     if (parseIPv4(host) === null && parseIPv6(host) === null) {
       host = resolveSync(host, this.#family)[0].address;
+    }
+    // An IPv6 socket reaches IPv4 peers at their mapped addresses.
+    if (this.#family === AF_INET6 && parseIPv4(host) !== null) {
+      host = `::ffff:${host}`;
     }
     return encodeLiteral(host, port);
   }

@@ -280,3 +280,33 @@ nativeTest("close(): once; sends after it throw BadResource", async () => {
   assert.throws(() => a.connect(a.addr), Deno.errors.BadResource);
   await assert.rejects(a.setMulticastTtl(2), Deno.errors.BadResource);
 });
+
+nativeTest(
+  "an IPv6 wildcard socket reaches IPv4 peers (mapped addresses)",
+  async () => {
+    const v6 = udp("::");
+    const v4 = udp("127.0.0.1");
+    try {
+      const received = new Received();
+      v4.receiveStart(received);
+      v6.send(bytes(4), v4.addr);
+      await received.count(1);
+      const port = (v6.addr as Deno.NetAddr).port;
+      assert.deepEqual(received.datagrams[0][1], {
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port,
+      });
+      const back = new Received();
+      v6.receiveStart(back);
+      v4.send(bytes(5), { transport: "udp", hostname: "127.0.0.1", port });
+      await back.count(1);
+      assert.equal(
+        (back.datagrams[0][1] as Deno.NetAddr).hostname,
+        "::ffff:127.0.0.1",
+      );
+    } finally {
+      await Promise.all([v6.close(), v4.close()]);
+    }
+  },
+);
