@@ -246,11 +246,9 @@ export class NativeSocket implements SocketImpl, Pollable {
       }
     } else if (code === EINPROGRESS || code === EALREADY) {
       this.#connecting = true;
-    } else if (code === EAGAIN && this.family === AF_UNIX) {
-      // A Unix listener's backlog is full: asyncio treats it as in progress.
-      this.#connecting = true;
-      code = EINPROGRESS;
     } else {
+      // Failed (EAGAIN on a Unix socket: the listener's backlog is full;
+      // nothing is in progress, as the kernel says).
       this.#connecting = false;
     }
     return code;
@@ -444,11 +442,11 @@ export class NativeSocket implements SocketImpl, Pollable {
       };
     } else {
       // Connected? getpeername says (throws NotConnected otherwise).
-      peerName(this.fd, this.#ip, this.#unix);
+      const remote = peerName(this.fd, this.#ip, this.#unix);
       this.#handOver();
       handle = {
         kind: "stream",
-        handle: new NativeStreamHandle(this.fd, this.family),
+        handle: new NativeStreamHandle(this.fd, this.family, remote),
       };
     }
     return handle;
