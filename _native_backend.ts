@@ -51,7 +51,6 @@ import {
   getOption,
   openBound,
   openSocket,
-  peerName,
   type ResolvedAddress,
   resolveSync,
   setOption,
@@ -366,11 +365,10 @@ export async function connectAddresses(
         host,
       );
     }
-    return new NativeStreamHandle(
-      fd,
-      socketFamily(fd),
-      peerName(fd, "tcp", "unix"),
-    );
+    // The handle owns the descriptor from here on, whatever happens.
+    const handle = new NativeStreamHandle(fd, socketFamily(fd));
+    handle.remoteAddr(); // Known now: the kernel forgets it after a reset.
+    return handle;
   } catch (error) {
     // Nothing of the attempts is left in the poller; let a parked wait
     // come back before reporting (a test that ends here leaves no op).

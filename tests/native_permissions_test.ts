@@ -4,6 +4,7 @@
 // message), and without --allow-ffi the backend reports why it cannot run.
 
 import assert from "node:assert/strict";
+import { nativeTest } from "./_native_fd_check.ts";
 
 const here = new URL("..", import.meta.url).href;
 
@@ -79,65 +80,70 @@ console.log("udp bind|" + await outcome(() => backend.bindUdp({
 })));
 `;
 
-Deno.test("permissions: native binds and connects are refused as Deno's are", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    for (
-      const flags of [
-        ["--allow-ffi"],
-        ["--allow-ffi", "--allow-net=127.0.0.1"],
-        ["--allow-ffi", "--allow-net=127.0.0.2:9", `--allow-read=${dir}`],
-      ]
-    ) {
-      const lines = await run(
-        [...flags, "--unstable-net"],
-        COMPARE.replace("Deno.args[0]", JSON.stringify(dir)),
-      );
-      const compared = lines.filter((line) => line.split("|").length === 3);
-      assert.equal(compared.length, 6, lines.join("\n"));
-      for (const line of compared) {
-        const [name, native, deno] = line.split("|");
-        if (deno.startsWith("NotCapable")) {
-          assert.equal(native, deno, `${name} with ${flags.join(" ")}`);
-        } else {
-          assert.ok(
-            !native.startsWith("NotCapable"),
-            `${name} with ${
-              flags.join(" ")
-            }: native refused, Deno did not (${native})`,
-          );
+nativeTest(
+  "permissions: native binds and connects are refused as Deno's are",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      for (
+        const flags of [
+          ["--allow-ffi"],
+          ["--allow-ffi", "--allow-net=127.0.0.1"],
+          ["--allow-ffi", "--allow-net=127.0.0.2:9", `--allow-read=${dir}`],
+        ]
+      ) {
+        const lines = await run(
+          [...flags, "--unstable-net"],
+          COMPARE.replace("Deno.args[0]", JSON.stringify(dir)),
+        );
+        const compared = lines.filter((line) => line.split("|").length === 3);
+        assert.equal(compared.length, 6, lines.join("\n"));
+        for (const line of compared) {
+          const [name, native, deno] = line.split("|");
+          if (deno.startsWith("NotCapable")) {
+            assert.equal(native, deno, `${name} with ${flags.join(" ")}`);
+          } else {
+            assert.ok(
+              !native.startsWith("NotCapable"),
+              `${name} with ${
+                flags.join(" ")
+              }: native refused, Deno did not (${native})`,
+            );
+          }
+        }
+        const single = new Map(
+          lines.filter((line) => line.split("|").length === 2).map((line) =>
+            line.split("|") as [string, string]
+          ),
+        );
+        const allowed = flags.some((flag) =>
+          flag.startsWith("--allow-net=127.0.0.2")
+        );
+        for (const name of ["socket bind", "socket connect", "udp bind"]) {
+          const result = single.get(name) ?? "missing";
+          if (name === "socket connect" && allowed) {
+            assert.ok(!result.startsWith("NotCapable"), `${name}: ${result}`);
+          } else if (!allowed || name !== "socket connect") {
+            assert.match(
+              result,
+              /^NotCapable: Requires net access to "127\.0\.0\.2:\d+", run again with the --allow-net flag$/,
+              `${name} with ${flags.join(" ")}`,
+            );
+          }
         }
       }
-      const single = new Map(
-        lines.filter((line) => line.split("|").length === 2).map((line) =>
-          line.split("|") as [string, string]
-        ),
-      );
-      const allowed = flags.some((flag) =>
-        flag.startsWith("--allow-net=127.0.0.2")
-      );
-      for (const name of ["socket bind", "socket connect", "udp bind"]) {
-        const result = single.get(name) ?? "missing";
-        if (name === "socket connect" && allowed) {
-          assert.ok(!result.startsWith("NotCapable"), `${name}: ${result}`);
-        } else if (!allowed || name !== "socket connect") {
-          assert.match(
-            result,
-            /^NotCapable: Requires net access to "127\.0\.0\.2:\d+", run again with the --allow-net flag$/,
-            `${name} with ${flags.join(" ")}`,
-          );
-        }
-      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  },
+);
 
-Deno.test("availability: without --allow-ffi the backend says why", async () => {
-  const lines = await run(
-    [],
-    `
+nativeTest(
+  "availability: without --allow-ffi the backend says why",
+  async () => {
+    const lines = await run(
+      [],
+      `
     import { createNativeBackend, nativeAvailability } from "${here}_native_backend.ts";
     console.log(JSON.stringify(nativeAvailability()));
     try {
@@ -147,14 +153,15 @@ Deno.test("availability: without --allow-ffi the backend says why", async () => 
       console.log(error.constructor.name + ": " + error.message);
     }
   `,
-  );
-  const availability = JSON.parse(lines[0]);
-  assert.equal(availability.available, false);
-  assert.match(availability.reason, /--allow-ffi/);
-  assert.equal(lines[1], `NotSupported: ${availability.reason}`);
-});
+    );
+    const availability = JSON.parse(lines[0]);
+    assert.equal(availability.available, false);
+    assert.match(availability.reason, /--allow-ffi/);
+    assert.equal(lines[1], `NotSupported: ${availability.reason}`);
+  },
+);
 
-Deno.test("availability: with FFI on Linux it is available", async () => {
+nativeTest("availability: with FFI on Linux it is available", async () => {
   const lines = await run(
     ["--allow-ffi"],
     `

@@ -278,8 +278,10 @@ async function runScript(
 
 const here = new URL("..", import.meta.url).href;
 
-Deno.test("a process whose native handles are closed exits by itself", async () => {
-  const { code, out, timedOut } = await runScript(`
+nativeTest(
+  "a process whose native handles are closed exits by itself",
+  async () => {
+    const { code, out, timedOut } = await runScript(`
     import { createNativeBackend } from "${here}_native_backend.ts";
     import { poller } from "${here}_native_poller.ts";
     import { setImmediate } from "node:timers";
@@ -304,15 +306,18 @@ Deno.test("a process whose native handles are closed exits by itself", async () 
     await listener.close();
     console.log("closed");
   `);
-  assert.equal(timedOut, false, "the process did not exit by itself");
-  assert.equal(code, 0);
-  assert.match(out, /read 2\nparked\nclosed\n/);
-});
+    assert.equal(timedOut, false, "the process did not exit by itself");
+    assert.equal(code, 0);
+    assert.match(out, /read 2\nparked\nclosed\n/);
+  },
+);
 
-Deno.test("a process with a listening native handle stays up until it closes", async () => {
-  let conn: Deno.Conn | null = null;
-  const { code, out, timedOut } = await runScript(
-    `
+nativeTest(
+  "a process with a listening native handle stays up until it closes",
+  async () => {
+    let conn: Deno.Conn | null = null;
+    const { code, out, timedOut } = await runScript(
+      `
     import { createNativeBackend } from "${here}_native_backend.ts";
     import { poller } from "${here}_native_poller.ts";
     import { setImmediate } from "node:timers";
@@ -335,28 +340,29 @@ Deno.test("a process with a listening native handle stays up until it closes", a
     }
     console.log("port " + listener.addr.port + " " + poller().stats().state);
   `,
-    async (line) => {
-      const match = /^port (\d+) parked$/.exec(line);
-      if (match === null) return;
-      conn = await Deno.connect({
-        hostname: "127.0.0.1",
-        port: Number(match[1]),
-      });
-      await conn.write(new TextEncoder().encode("hi"));
-      const buffer = new Uint8Array(2);
-      assert.equal(await conn.read(buffer), 2);
-      assert.equal(new TextDecoder().decode(buffer), "hi");
-      await conn.closeWrite();
-      assert.equal(await conn.read(buffer), null);
-      conn.close();
-      conn = null;
-    },
-  );
-  assert.equal(timedOut, false);
-  assert.equal(code, 0);
-  assert.match(out, /^port \d+ parked\n$/);
-  void (conn as Deno.Conn | null);
-});
+      async (line) => {
+        const match = /^port (\d+) parked$/.exec(line);
+        if (match === null) return;
+        conn = await Deno.connect({
+          hostname: "127.0.0.1",
+          port: Number(match[1]),
+        });
+        await conn.write(new TextEncoder().encode("hi"));
+        const buffer = new Uint8Array(2);
+        assert.equal(await conn.read(buffer), 2);
+        assert.equal(new TextDecoder().decode(buffer), "hi");
+        await conn.closeWrite();
+        assert.equal(await conn.read(buffer), null);
+        conn.close();
+        conn = null;
+      },
+    );
+    assert.equal(timedOut, false);
+    assert.equal(code, 0);
+    assert.match(out, /^port \d+ parked\n$/);
+    void (conn as Deno.Conn | null);
+  },
+);
 
 nativeTest(
   "a collector's bytes survive a park in the middle of a transfer",
@@ -426,15 +432,19 @@ nativeTest(
 // A synchronous close (Socket.close(), an unsubscribe) of the last
 // interest while parked cannot await the parked call; the poller waits
 // for the kernel to return it before the close returns, so the sanitizer's
-// one extra event-loop turn sees it complete. Plain Deno.test on purpose:
-// nothing here awaits the poller after the close.
+// one extra event-loop turn sees it complete. `settle: false`: nothing
+// awaits the poller after the close.
 for (let i = 0; i < 20; i++) {
-  Deno.test(`a synchronous last close while parked leaves no op (${i})`, async () => {
-    const [a, b] = backend.socketPair(1, 1);
-    const unsubscribe = a.readiness.subscribe(() => {}, 1);
-    await turnsUntil(() => poller().stats().state === "parked", "parking");
-    unsubscribe();
-    a.close();
-    b.close();
-  });
+  nativeTest(
+    `a synchronous last close while parked leaves no op (${i})`,
+    async () => {
+      const [a, b] = backend.socketPair(1, 1);
+      const unsubscribe = a.readiness.subscribe(() => {}, 1);
+      await turnsUntil(() => poller().stats().state === "parked", "parking");
+      unsubscribe();
+      a.close();
+      b.close();
+    },
+    { settle: false },
+  );
 }

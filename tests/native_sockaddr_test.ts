@@ -17,7 +17,7 @@ import {
 import { AF_INET, AF_INET6, AF_UNIX } from "../_native_libc.ts";
 import { backend, nativeTest } from "./_native_fd_check.ts";
 
-Deno.test("parseIPv4 accepts dotted quads only", () => {
+nativeTest("parseIPv4 accepts dotted quads only", () => {
   const table: Array<[string, number[] | null]> = [
     ["127.0.0.1", [127, 0, 0, 1]],
     ["0.0.0.0", [0, 0, 0, 0]],
@@ -36,7 +36,7 @@ Deno.test("parseIPv4 accepts dotted quads only", () => {
   }
 });
 
-Deno.test("IPv6 literals round-trip to RFC 5952 text", () => {
+nativeTest("IPv6 literals round-trip to RFC 5952 text", () => {
   const table: Array<[string, string]> = [
     ["::1", "::1"],
     ["::", "::"],
@@ -69,13 +69,13 @@ Deno.test("IPv6 literals round-trip to RFC 5952 text", () => {
   assert.equal(parseIPv6("fe80::1%2")?.zone, "2");
 });
 
-Deno.test("literalFamily tells IPv4, IPv6 and names apart", () => {
+nativeTest("literalFamily tells IPv4, IPv6 and names apart", () => {
   assert.equal(literalFamily("10.0.0.1"), AF_INET);
   assert.equal(literalFamily("::1"), AF_INET6);
   assert.equal(literalFamily("localhost"), 0);
 });
 
-Deno.test("sockaddr_in and sockaddr_in6 encode and decode", () => {
+nativeTest("sockaddr_in and sockaddr_in6 encode and decode", () => {
   const bytes = new Uint8Array(SOCKADDR_SIZE);
   const table: Array<[string, number, number, string]> = [
     ["127.0.0.1", 8080, 16, "127.0.0.1"],
@@ -98,7 +98,7 @@ Deno.test("sockaddr_in and sockaddr_in6 encode and decode", () => {
   assert.throws(() => encodeInet(bytes, "fe80::1%nosuchif", 80), TypeError);
 });
 
-Deno.test("sockaddr_un: paths, abstract names, unnamed sockets", () => {
+nativeTest("sockaddr_un: paths, abstract names, unnamed sockets", () => {
   const bytes = new Uint8Array(SOCKADDR_SIZE);
   const path = "/tmp/some.sock";
   const length = encodeUnix(bytes, path);

@@ -439,7 +439,7 @@ nativeTest("connect errors: refused, and an abort mid-connect", async () => {
   await full.close();
 });
 
-Deno.test("interleaveAddresses follows asyncio", () => {
+nativeTest("interleaveAddresses follows asyncio", () => {
   const a = (address: string) => ({
     family: address.includes(":") ? AF_INET6 : AF_INET,
     address,
