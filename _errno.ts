@@ -28,6 +28,8 @@ export const errno = {
   EMFILE: 24,
   ENOTSOCK: 88,
   ENOBUFS: 105,
+  ENOPROTOOPT: 92,
+  EOPNOTSUPP: 95,
 } as const;
 
 const byClass: Array<[new (message?: string) => Error, number]> = [
@@ -48,6 +50,8 @@ const byClass: Array<[new (message?: string) => Error, number]> = [
   [Deno.errors.AlreadyExists, errno.EEXIST],
   // After EACCES: errnoOf(PermissionDenied) stays EACCES.
   [Deno.errors.PermissionDenied, errno.EPERM],
+  [Deno.errors.NotSupported, errno.ENOPROTOOPT],
+  [Deno.errors.NotSupported, errno.EOPNOTSUPP],
 ];
 
 /** The errno that best describes `error` (EIO when nothing fits). */

@@ -479,7 +479,11 @@ function bindUdp(options: BindUdpOptions): DatagramHandle {
   const address = resolveSync(hostname)[0];
   const fd = openSocket(address.family, SOCK_DGRAM);
   try {
-    if (options.reuseAddress) setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    // As the Deno backend: port sharing implies address reuse, so an
+    // endpoint with either flag can join a port the others share.
+    if (options.reuseAddress || options.reusePort) {
+      setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    }
     if (options.reusePort) setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1);
     setOption(fd, SOL_SOCKET, SO_BROADCAST, options.allowBroadcast ? 1 : 0);
     if (address.family === AF_INET6) {

@@ -125,7 +125,7 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
     this.#family = family;
     this.addr = sockName(fd, "udp", "unixpacket") ??
       (family === AF_UNIX
-        ? { transport: "unixpacket", path: "" }
+        ? { transport: "unixpacket", path: null as unknown as string }
         : { transport: "udp", hostname: "0.0.0.0", port: 0 });
     this.#poller = poller();
     this.#poller.attach(this);
@@ -228,6 +228,14 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
   #openFd(): number {
     if (this.#closed !== null) throw closedError();
     return this.fd;
+  }
+
+  #requireIp(what: string): void {
+    if (this.#family === AF_UNIX) {
+      throw new Deno.errors.NotSupported(
+        `${what} needs a UDP socket; this is a Unix datagram socket`,
+      );
+    }
   }
 
   #interest(): void {
@@ -359,11 +367,17 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
   ): Promise<void> {
     try {
       this.#openFd();
+      this.#requireIp("Multicast");
       if (this.#family === AF_INET6) {
         const literal = parseIPv6(unbracket(group));
         if (literal === null) {
           throw new TypeError(
             `The multicast group must be an IPv6 address, got "${group}"`,
+          );
+        }
+        if (literal.bytes[0] !== 0xff) {
+          throw new RangeError(
+            `"${group}" is not a multicast address (ff00::/8)`,
           );
         }
         const mreq = new Uint8Array(20);
@@ -388,6 +402,11 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
       if (address === null) {
         throw new TypeError(
           `The multicast group must be an IPv4 address, got "${group}"`,
+        );
+      }
+      if ((address[0] & 0xf0) !== 0xe0) {
+        throw new RangeError(
+          `"${group}" is not a multicast address (224.0.0.0/4)`,
         );
       }
       let mreq: Uint8Array;
@@ -424,6 +443,7 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
 
   #option(level: number, option: number, value: number): Promise<void> {
     try {
+      this.#requireIp("Multicast");
       setOption(this.#openFd(), level, option, value);
       return Promise.resolve();
     } catch (error) {

@@ -1,8 +1,8 @@
 // The native backend's view of libc: the platform check, the dlopen of
-// libc.so.6 with its symbol table (loaded on first use, so importing this
-// module needs no permission), errno through `__errno_location`, the Linux
+// libc.so.6 with its symbol table, errno through `__errno_location`, the Linux
 // constants the backend uses and the struct layouts of the two supported
-// architectures (x86_64, aarch64).
+// architectures (x86_64, aarch64). libc is loaded at import when FFI is
+// already granted, else on first use (importing never needs a permission).
 //
 // Conventions of the symbol table, for speed (V8 fast calls):
 // - `size_t`/`nfds_t` parameters are "usize"/"u64" and take a BigInt
@@ -133,8 +133,6 @@ export const E = {
   ENFILE: 23,
   EPROTO: 71,
   EMSGSIZE: 90,
-  ENOPROTOOPT: 92,
-  EOPNOTSUPP: 95,
   EAFNOSUPPORT: 97,
 } as const;
 
@@ -245,6 +243,17 @@ export function openLibc(): Libc {
   }
   errnoView = new Deno.UnsafePointerView(location);
   return sys;
+}
+
+// Load at import when allowed (no prompt: permissions are only queried):
+// the library is a Deno resource, and one opened inside a test (a backend
+// chosen at first use) would be reported by the resource sanitizer.
+if (platformProblem() === null) {
+  try {
+    openLibc();
+  } catch {
+    // createNativeBackend() reports why, when asked.
+  }
 }
 
 /**

@@ -208,7 +208,8 @@ export function encodeUnix(out: Uint8Array, path: string): number {
 /**
  * The `Deno.Addr` of the `len` bytes of a sockaddr in `bytes`: a `NetAddr`
  * with `transport` `ip` ("tcp"/"udp") or a `UnixAddr` with `transport`
- * `unix` ("unix"/"unixpacket"). An unnamed Unix socket has path "";
+ * `unix` ("unix"/"unixpacket"). An unnamed Unix socket has path `null`
+ * (as Deno's addresses: `Deno.UnixAddr` says string, Deno gives null);
  * `socketFamily` is the family assumed when `len` holds no family.
  */
 export function decodeAddr(
@@ -244,9 +245,12 @@ export function decodeAddr(
   throw new TypeError(`Unknown socket address family ${family}`);
 }
 
-/** The path of a `sockaddr_un` of length `len` ("\0…" for abstract names). */
+/**
+ * The path of a `sockaddr_un` of length `len` ("\0…" for abstract names);
+ * `null` for an unnamed socket, as Deno's own addresses have it.
+ */
 export function decodeUnixPath(bytes: Uint8Array, len: number): string {
-  if (len <= 2) return "";
+  if (len <= 2) return null as unknown as string;
   const end = Math.min(len, 2 + SUN_PATH_SIZE);
   if (bytes[2] === 0) {
     return "\0" + decoder.decode(bytes.subarray(3, end));

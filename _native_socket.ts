@@ -16,6 +16,12 @@ import {
   EPOLLIN,
   EPOLLOUT,
   errno,
+  IP_ADD_MEMBERSHIP,
+  IP_DROP_MEMBERSHIP,
+  IPPROTO_IP,
+  IPPROTO_IPV6,
+  IPV6_JOIN_GROUP,
+  IPV6_LEAVE_GROUP,
   MAX_IO,
   osError,
   POLLERR,
@@ -65,6 +71,7 @@ const EINPROGRESS = 115;
 const EALREADY = 114;
 const EISCONN = 106;
 const EDESTADDRREQ = 89;
+const EINVAL = 22;
 
 // ---- poll(2) with a zero timeout ----
 
@@ -93,6 +100,14 @@ function epollEvents(mask: number): number {
   const events = (mask & READ ? EPOLLIN : 0) | (mask & WRITE ? EPOLLOUT : 0);
   return events === 0 ? 0 : events | EPOLLET;
 }
+
+/** Options whose value is a struct: level/option → its smallest size. */
+const STRUCT_OPTIONS = new Map<string, number>([
+  [`${IPPROTO_IP}/${IP_ADD_MEMBERSHIP}`, 8], // struct ip_mreq
+  [`${IPPROTO_IP}/${IP_DROP_MEMBERSHIP}`, 8],
+  [`${IPPROTO_IPV6}/${IPV6_JOIN_GROUP}`, 20], // struct ipv6_mreq
+  [`${IPPROTO_IPV6}/${IPV6_LEAVE_GROUP}`, 20],
+]);
 
 function closedError(): Error {
   return new Deno.errors.BadResource("Bad file descriptor: socket closed");
@@ -209,6 +224,12 @@ export class NativeSocket implements SocketImpl, Pollable {
         return [new NativeSocket(this.family, this.type, fd, true), addr];
       }
       const code = errno();
+      if (code === EINVAL) {
+        throw osError(
+          code,
+          "accept() needs a listening socket: listen() first",
+        );
+      }
       if (code !== EINTR) throw osError(code, "accept");
     }
   }
@@ -279,6 +300,8 @@ export class NativeSocket implements SocketImpl, Pollable {
         if (code !== EINTR) throw osError(code, "recvfrom");
       }
     }
+    // recv(0) never blocks (the kernel would say EAGAIN with nothing queued).
+    if (length === 0) return [0, this.#peerAddress()];
     for (;;) {
       const n = sys.recv(this.fd, buffer, BigInt(length), 0);
       if (n >= 0) return [n, this.#peerAddress()];
@@ -384,6 +407,19 @@ export class NativeSocket implements SocketImpl, Pollable {
 
   setsockopt(level: number, option: number, value: number | Uint8Array): void {
     this.#open();
+    const size = STRUCT_OPTIONS.get(`${level}/${option}`);
+    if (size !== undefined) {
+      if (!(value instanceof Uint8Array)) {
+        throw new TypeError(
+          `This option takes the struct's bytes (a Uint8Array of ${size}+ bytes), got ${typeof value}`,
+        );
+      }
+      if (value.length < size) {
+        throw new RangeError(
+          `This option takes at least ${size} bytes, got ${value.length}`,
+        );
+      }
+    }
     setOption(this.fd, level, option, value);
   }
 
@@ -551,7 +587,10 @@ export class NativeSocket implements SocketImpl, Pollable {
       try {
         this.#peer = peerName(this.fd, this.#ip, this.#unix);
       } catch {
-        return this.family === AF_UNIX ? { transport: this.#unix, path: "" } : {
+        if (this.family === AF_UNIX) {
+          return { transport: this.#unix, path: null as unknown as string };
+        }
+        return {
           transport: this.#ip,
           hostname: this.family === AF_INET6 ? "::" : "0.0.0.0",
           port: 0,

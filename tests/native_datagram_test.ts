@@ -174,6 +174,17 @@ nativeTest(
     const second = udp("127.0.0.1", { reusePort: true, port });
     assert.equal((second.addr as Deno.NetAddr).port, port);
     assert.throws(() => udp("127.0.0.1", { port }), Deno.errors.AddrInUse);
+    // As on the Deno backend, reusePort implies address reuse: an endpoint
+    // with reuseAddress alone joins the port too.
+    const third = backend.bindUdp({
+      hostname: "127.0.0.1",
+      port,
+      reuseAddress: true,
+      reusePort: false,
+      allowBroadcast: false,
+      loopback: true,
+    });
+    await third.close();
     await Promise.all([
       quiet.close(),
       loud.close(),
@@ -202,6 +213,7 @@ nativeTest(
         Deno.errors.AddrNotAvailable,
       );
       await assert.rejects(socket.addMembership("not-a-group"), TypeError);
+      await assert.rejects(socket.addMembership("10.0.0.1"), RangeError);
     } finally {
       await socket.close();
     }
@@ -220,7 +232,7 @@ nativeTest(
         transport: "unixpacket",
         path: `${dir}/a.sock`,
       });
-      assert.deepEqual(anonymous.addr, { transport: "unixpacket", path: "" });
+      assert.deepEqual(anonymous.addr, { transport: "unixpacket", path: null });
       const received = new Received();
       b.receiveStart(received);
       assert.equal(a.send(bytes(1, 2), b.addr), 2);
@@ -229,8 +241,13 @@ nativeTest(
       assert.deepEqual(received.datagrams[0], [bytes(1, 2), a.addr]);
       assert.deepEqual(received.datagrams[1], [bytes(3), {
         transport: "unixpacket",
-        path: "",
+        path: null,
       }]);
+      await assert.rejects(a.setMulticastTtl(2), Deno.errors.NotSupported);
+      await assert.rejects(
+        a.addMembership("239.1.1.1"),
+        Deno.errors.NotSupported,
+      );
       // Reply to the bound sender.
       const replies = new Received();
       a.receiveStart(replies);

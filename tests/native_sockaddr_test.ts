@@ -117,12 +117,12 @@ nativeTest("sockaddr_un: paths, abstract names, unnamed sockets", () => {
   });
   assert.deepEqual(decodeAddr(bytes, 2, "tcp", "unix"), {
     transport: "unix",
-    path: "",
+    path: null,
   });
   // An unbound sender's address may come back with length 0.
   assert.deepEqual(decodeAddr(bytes, 0, "udp", "unixpacket", AF_UNIX), {
     transport: "unixpacket",
-    path: "",
+    path: null,
   });
   assert.throws(() => encodeUnix(bytes, "/tmp/" + "x".repeat(103)), RangeError);
   assert.equal(encodeUnix(bytes, "/tmp/" + "x".repeat(102)), 110);

@@ -116,6 +116,8 @@ nativeTest(
         () => conn!.recvInto(new Uint8Array(4)),
         Deno.errors.WouldBlock,
       );
+      assert.equal(conn.recv(0)[0].length, 0, "recv(0) never blocks");
+      assert.throws(() => client.accept(), /listening socket/);
       assert.equal(client.send(new Uint8Array([1, 2, 3])), 3);
       await waitReady(conn.readiness, READ, timeout());
       const buffer = new Uint8Array(8);
@@ -293,6 +295,27 @@ nativeTest(
         () => b.setsockopt(IPPROTO_IP, IP_DROP_MEMBERSHIP, mreq),
         Deno.errors.AddrNotAvailable,
       );
+      assert.throws(
+        () => b.setsockopt(IPPROTO_IP, IP_ADD_MEMBERSHIP, new Uint8Array(4)),
+        RangeError,
+      );
+      assert.throws(
+        () => b.setsockopt(IPPROTO_IP, IP_ADD_MEMBERSHIP, 1),
+        TypeError,
+      );
+      // Python's struct.pack("4sL", group, INADDR_ANY): 16 bytes on 64-bit.
+      const packed = new Uint8Array(16);
+      packed.set([239, 255, 77, 2]);
+      b.setsockopt(IPPROTO_IP, IP_ADD_MEMBERSHIP, packed);
+      // Unknown options are the kernel's ENOPROTOOPT: NotSupported.
+      assert.throws(
+        () => b.setsockopt(SOL_SOCKET, 99, 1),
+        Deno.errors.NotSupported,
+      );
+      assert.throws(
+        () => b.getsockopt(SOL_SOCKET, 99),
+        Deno.errors.NotSupported,
+      );
     } finally {
       a.close();
       b.close();
@@ -360,7 +383,7 @@ nativeTest("Unix stream sockets by path", async () => {
     assert.deepEqual(server.getSockName(), { transport: "unix", path });
     assert.equal(client.connect({ path }), 0);
     const [conn, peer] = server.accept();
-    assert.deepEqual(peer, { transport: "unix", path: "" });
+    assert.deepEqual(peer, { transport: "unix", path: null });
     conn.close();
     assert.throws(
       () => client.bind({ hostname: "127.0.0.1", port: 0 }),
