@@ -19,6 +19,17 @@ export const errno = {
   ENETUNREACH: 101,
   EHOSTUNREACH: 113,
   EIO: 5,
+  EPERM: 1,
+  EINTR: 4,
+  EBADF: 9,
+  EAGAIN: 11,
+  EEXIST: 17,
+  EINVAL: 22,
+  EMFILE: 24,
+  ENOTSOCK: 88,
+  ENOBUFS: 105,
+  ENOPROTOOPT: 92,
+  EOPNOTSUPP: 95,
 } as const;
 
 const byClass: Array<[new (message?: string) => Error, number]> = [
@@ -33,6 +44,14 @@ const byClass: Array<[new (message?: string) => Error, number]> = [
   [Deno.errors.NotFound, errno.ENOENT],
   [Deno.errors.PermissionDenied, errno.EACCES],
   [Deno.errors.NetworkUnreachable, errno.ENETUNREACH],
+  [Deno.errors.WouldBlock, errno.EAGAIN],
+  [Deno.errors.BadResource, errno.EBADF],
+  [Deno.errors.Interrupted, errno.EINTR],
+  [Deno.errors.AlreadyExists, errno.EEXIST],
+  // After EACCES: errnoOf(PermissionDenied) stays EACCES.
+  [Deno.errors.PermissionDenied, errno.EPERM],
+  [Deno.errors.NotSupported, errno.ENOPROTOOPT],
+  [Deno.errors.NotSupported, errno.EOPNOTSUPP],
 ];
 
 /** The errno that best describes `error` (EIO when nothing fits). */

@@ -5,10 +5,21 @@
 
 import type { Backend } from "./_backend.ts";
 import { denoBackend } from "./_deno_backend.ts";
+import { createNativeBackend } from "./_native_backend.ts";
 import { type Readiness, readinessOf } from "./_readiness.ts";
 
 /** Backends that can be named in `AIONET_BACKEND`, made on first use. */
-const named = new Map<string, () => Backend>([["deno", () => denoBackend]]);
+const named = new Map<string, () => Backend>([
+  ["deno", () => denoBackend],
+  ["native", nativeBackend],
+]);
+
+let native: Backend | null = null;
+
+/** The native backend (one per process); `NotSupported` when it cannot run. */
+export function nativeBackend(): Backend {
+  return native ??= createNativeBackend();
+}
 
 let current: Backend | null = null;
 
@@ -51,10 +62,13 @@ export function currentBackend(): Backend {
   return current = make();
 }
 
-/** Installs `backend` for objects made from now on (`null`: the default). */
-export function installBackend(backend: Backend | null): void {
+/** Installs `backend` for objects made from now on. */
+export function installBackend(backend: Backend): void {
   current = backend;
 }
+
+/** The Deno backend (what `uninstall()` goes back to). */
+export { denoBackend };
 
 /**
  * The readiness of `fileobj` for selectors and the loop's readers and
