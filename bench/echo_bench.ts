@@ -17,6 +17,8 @@
 //        --idle-conns N (10000) --out FILE (bench/results/latest.md)
 //        --extra id=path/to/server.ts (repeatable: another Deno echo server
 //        with the same command line, e.g. a variant under study)
+//        --extra-native id=path/to/server.ts (the same, run on aionet's
+//        native backend)
 //        --replot FILE.json (no measuring: redraw the report and the plot
 //        from the samples a run saved, with that run's flags)
 //
@@ -232,6 +234,52 @@ function pythonServer(
   };
 }
 
+/**
+ * A Deno echo server run on aionet's native backend (`AIONET_BACKEND=native`,
+ * which needs `--allow-ffi`); skipped where the backend cannot run.
+ */
+function nativeServer(id: string, label: string, file: string): ServerSpec {
+  const base = denoServer(id, label, file);
+  return {
+    id,
+    label,
+    command: async () => {
+      const problem = await nativeProblem();
+      if (problem !== null) return { skip: problem };
+      const command = await base.command() as string[];
+      // env(1) sets the variable, then `deno run` with the FFI and env
+      // permissions the backend needs.
+      return [
+        "env",
+        "AIONET_BACKEND=native",
+        command[0],
+        "run",
+        "--allow-ffi",
+        "--allow-env=AIONET_BACKEND",
+        ...command.slice(2),
+      ];
+    },
+  };
+}
+
+/** Why the native backend cannot run on this machine, or null. */
+let nativeChecked: Promise<string | null> | undefined;
+function nativeProblem(): Promise<string | null> {
+  return nativeChecked ??= (async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { whyUnavailable } from "${ROOT}/native.ts"; console.log(whyUnavailable() ?? "");`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const said = new TextDecoder().decode(out.stdout).trim();
+    if (!out.success) return "the native backend could not be checked";
+    return said === "" ? null : said;
+  })();
+}
+
 const SERVERS: ServerSpec[] = [
   denoServer("raw", "raw Deno loop", "raw_deno.ts"),
   denoServer("aionet-protocol", "aionet Protocol", "aionet_protocol.ts"),
@@ -241,6 +289,21 @@ const SERVERS: ServerSpec[] = [
     "aionet_buffered.ts",
   ),
   denoServer("aionet-streams", "aionet Streams", "aionet_streams.ts"),
+  nativeServer(
+    "native-protocol",
+    "aionet Protocol, native backend",
+    "aionet_protocol.ts",
+  ),
+  nativeServer(
+    "native-buffered",
+    "aionet BufferedProtocol, native backend",
+    "aionet_buffered.ts",
+  ),
+  nativeServer(
+    "native-streams",
+    "aionet Streams, native backend",
+    "aionet_streams.ts",
+  ),
   {
     id: "node",
     label: "Node net",
@@ -275,7 +338,7 @@ function usage(message?: string): never {
       `  [--servers ${SERVERS.map((s) => s.id).join(",")}]\n` +
       `  [--workloads ${WORKLOADS.map((w) => w.id).join(",")},conn]\n` +
       "  [--idle-conns 10000] [--out bench/results/latest.md]\n" +
-      "  [--extra id=path/to/echo_server.ts]…\n" +
+      "  [--extra id=path/to/echo_server.ts]… [--extra-native id=path]…\n" +
       "  [--replot results.json] (redraw report and plot from saved samples)",
   );
   Deno.exit(2);
@@ -346,12 +409,15 @@ function parseFlags(args: string[]): Config {
       case "--replot":
         config.replot = value;
         break;
-      case "--extra": {
+      case "--extra":
+      case "--extra-native": {
         // Another Deno echo server program with the same command line
-        // (--host, --port, prints "READY <port>"), e.g. a variant to compare.
+        // (--host, --port, prints "READY <port>"), e.g. a variant to
+        // compare; --extra-native runs it on aionet's native backend.
         const match = value.match(/^([\w.-]+)=(.+)$/);
-        if (!match) usage("--extra wants id=path/to/server.ts");
-        extras.push(denoServer(match[1], match[1], match[2]));
+        if (!match) usage(`${flag} wants id=path/to/server.ts`);
+        const make = flag === "--extra" ? denoServer : nativeServer;
+        extras.push(make(match[1], match[1], match[2]));
         break;
       }
       default:
