@@ -32,7 +32,6 @@ import {
   type SubprocessTransportOptions,
 } from "./_subprocess_spawn.ts";
 import { connectReadPipe, connectWritePipe } from "./_pipe_transports.ts";
-import { onNextTurn } from "./_readiness.ts";
 import {
   type AddrInfo,
   getAddrInfo,
@@ -73,6 +72,7 @@ import { Future } from "./_futures.ts";
 import { TimerQueue } from "./_timer_queue.ts";
 import { ReadinessWatches } from "./_loop_watches.ts";
 import { SignalHandlers } from "./_signals.ts";
+import { RunState } from "./_run_state.ts";
 import * as sockOps from "./_sock_ops.ts";
 import type { SendfileTransport, SockOptions } from "./_sock_ops.ts";
 import { checkFunction, checkNumber, describe } from "./_validate.ts";
@@ -101,9 +101,6 @@ export type ExceptionHandler = (
 ) => void;
 
 export type { SendfileTransport, SockOptions } from "./_sock_ops.ts";
-
-/** A day: how long the keep-alive timer of a running loop sleeps. */
-const KEEP_ALIVE_MS = 86_400_000;
 
 /**
  * The asyncio-shaped event loop. There is one per program; get it with
@@ -150,14 +147,9 @@ export class EventLoop implements LoopCore {
   #debug = false;
   #slowCallbackDuration = 100;
   #closed = false;
-  #running = false;
-  #stopping = false;
-  #onStop: (() => void) | null = null;
-  #keepAlive: ReturnType<typeof setInterval> | undefined;
+  #run = new RunState();
   #timers = new TimerQueue();
-  // Readers and writers.
   #watches = new ReadinessWatches(this);
-  // Signal handlers.
   #signals = new SignalHandlers();
 
   /**
@@ -283,17 +275,7 @@ export class EventLoop implements LoopCore {
         `A promise, Future or Task is required, got ${describe(future)}`,
       );
     }
-    this.#enterRunning();
-    const stopped = new Promise<never>((_, reject) => {
-      this.#onStop = () =>
-        reject(new Error("Event loop stopped before Future completed."));
-    });
-    stopped.catch(() => {});
-    try {
-      return await Promise.race([future, stopped]);
-    } finally {
-      this.#leaveRunning();
-    }
+    return await this.#run.runUntilComplete(future);
   }
 
   /**
@@ -302,18 +284,12 @@ export class EventLoop implements LoopCore {
    * meanwhile. If `stop()` was called before, it returns after one turn.
    */
   runForever(): Promise<void> {
-    try {
-      this.#checkOpen();
-      this.#enterRunning();
-    } catch (error) {
-      return Promise.reject(error);
+    if (this.#closed) {
+      return Promise.reject(
+        new Deno.errors.BadResource("The event loop is closed"),
+      );
     }
-    return new Promise<void>((resolve) => {
-      this.#onStop = () => {
-        this.#leaveRunning();
-        resolve();
-      };
-    });
+    return this.#run.runForever();
   }
 
   /**
@@ -323,14 +299,12 @@ export class EventLoop implements LoopCore {
    * returns after one turn.
    */
   stop(): void {
-    if (this.#stopping) return;
-    this.#stopping = true;
-    if (this.#running) this.#scheduleStop();
+    this.#run.stop();
   }
 
   /** Whether `runForever()` or `runUntilComplete()` is active. */
   isRunning(): boolean {
-    return this.#running;
+    return this.#run.running;
   }
 
   /** Whether `close()` was called. */
@@ -345,7 +319,7 @@ export class EventLoop implements LoopCore {
    * nothing.
    */
   close(): void {
-    if (this.#running) {
+    if (this.#run.running) {
       throw new Deno.errors.Busy("Cannot close a running event loop");
     }
     if (this.#closed) return;
@@ -784,32 +758,6 @@ export class EventLoop implements LoopCore {
       throw new Deno.errors.BadResource("The event loop is closed");
     }
   }
-
-  #enterRunning(): void {
-    if (this.#running) {
-      throw new Deno.errors.Busy("This event loop is already running");
-    }
-    this.#running = true;
-    this.#keepAlive = setInterval(() => {}, KEEP_ALIVE_MS);
-    if (this.#stopping) this.#scheduleStop();
-  }
-
-  #leaveRunning(): void {
-    this.#running = false;
-    this.#onStop = null;
-    clearInterval(this.#keepAlive);
-    this.#keepAlive = undefined;
-  }
-
-  #scheduleStop(): void {
-    onNextTurn(() => {
-      if (!this.#stopping) return;
-      this.#stopping = false;
-      this.#onStop?.();
-    });
-  }
-
-  // Readers and writers.
 }
 
 let defaultLoop: EventLoop | undefined;

@@ -72,7 +72,13 @@ const LAYERS: Record<number, string[]> = {
     "_ip.ts",
     "_node_tls.ts",
   ],
-  2: ["_handles.ts", "_futures.ts", "_timer_queue.ts", "_signals.ts"],
+  2: [
+    "_handles.ts",
+    "_futures.ts",
+    "_timer_queue.ts",
+    "_signals.ts",
+    "_run_state.ts",
+  ],
   3: [
     "_io.ts",
     "_deno_backend.ts",
