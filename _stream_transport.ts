@@ -468,7 +468,12 @@ export class StreamTransport implements Transport {
         return new Uint8Array(1);
       }
     }
-    if (this.#handle.syncReads) return scratch ??= new Uint8Array(SLAB_SIZE);
+    // A backend that reads synchronously (native) reads small messages
+    // into one shared buffer and copies them out; a busy connection reads
+    // into its own slabs, as on any backend.
+    if (this.#handle.syncReads && this.#readSize < SLAB_SIZE) {
+      return scratch ??= new Uint8Array(SLAB_SIZE);
+    }
     return this.#readBuffer ??= this.#newReadBuffer();
   }
 
@@ -493,8 +498,8 @@ export class StreamTransport implements Transport {
         (current as Protocol).dataReceived(
           buffered
             ? buffer.slice(0, n)
-            : this.#handle.syncReads
-            ? takeScratch(buffer, n)
+            : buffer === scratch
+            ? this.#takeScratch(buffer, n)
             : this.#takeRead(buffer, n),
         );
       }
@@ -563,6 +568,18 @@ export class StreamTransport implements Transport {
     return buffer.subarray(0, n);
   }
 
+  /**
+   * The `n` bytes just read into the shared scratch buffer, as an array the
+   * protocol owns: small reads go to the pool; a large one is copied out
+   * and turns the connection to slabs, so the next large reads need no
+   * copy (a small read turns it back, see `#takeRead`).
+   */
+  #takeScratch(buffer: Uint8Array, n: number): Uint8Array {
+    if (n <= POOL_MAX) return copyToPool(buffer.subarray(0, n));
+    this.#readSize = SLAB_SIZE;
+    return buffer.slice(0, n);
+  }
+
   #eofReceived(): void {
     this.#eofSeen = true;
     let keepOpen = false;
@@ -608,12 +625,4 @@ export class StreamTransport implements Transport {
       this.#onLost?.(this);
     });
   }
-}
-
-/**
- * The `n` bytes just read into the shared scratch buffer, as an array the
- * protocol owns: small reads go to the pool, others get exactly their size.
- */
-function takeScratch(buffer: Uint8Array, n: number): Uint8Array {
-  return n <= POOL_MAX ? copyToPool(buffer.subarray(0, n)) : buffer.slice(0, n);
 }
