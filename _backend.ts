@@ -68,6 +68,15 @@ export interface StreamHandle {
   readStop(): void;
   /** Writes a prefix of `data`; see the interface docs. */
   write(data: Uint8Array): number | Promise<number>;
+  /**
+   * Where the backend writes synchronously (native): sends what the kernel
+   * takes now and returns that length, 0 when it would block or a write is
+   * in flight. Never keeps `data` (the caller may change it right after),
+   * so a transport can send from the caller's array without copying it,
+   * as asyncio's `write()` tries `send()` at once. Absent on backends
+   * whose writes are asynchronous.
+   */
+  trySend?(data: Uint8Array): number;
   /** Sends EOF (shutdown of the write side); call once writes are done. */
   shutdownWrite(): Promise<void>;
   /** `TCP_NODELAY` (TCP only; a no-op elsewhere). */

@@ -159,6 +159,24 @@ export class NativeStreamHandle implements StreamHandle, Pollable {
     return promise;
   }
 
+  /**
+   * Sends what the kernel takes now and returns its length (0 when it
+   * would block or a write is in flight); never keeps `data`.
+   */
+  trySend(data: Uint8Array): number {
+    if (this.#closed !== null) throw closedError();
+    if (this.#pendingWrite !== null) return 0;
+    const length = data.length < MAX_IO ? data.length : MAX_IO;
+    if (length === 0) return 0;
+    for (;;) {
+      const n = sys.send(this.fd, data, writeSize(length), SEND_FLAGS);
+      if (n >= 0) return n;
+      const code = errno();
+      if (code === EAGAIN) return 0;
+      if (code !== EINTR) throw osError(code);
+    }
+  }
+
   shutdownWrite(): Promise<void> {
     if (this.#closed !== null) return Promise.reject(closedError());
     if (sys.shutdown(this.fd, SHUT_WR) < 0) {

@@ -193,6 +193,8 @@ export class StreamTransport implements Transport {
   #pending = new CoalescingBuffer();
   #inflightRemaining = 0;
   #writing = false;
+  /** The handle's synchronous send, where the backend has one. */
+  #trySend: ((data: Uint8Array) => number) | undefined;
   /** `#flush` bound once: write() schedules it without a new closure. */
   #flushTask = () => void this.#flush();
   #flow = new WriteFlow((message, exception) =>
@@ -214,6 +216,7 @@ export class StreamTransport implements Transport {
     } = checkOptions(options);
     this.#handle = StreamTransport.#pendingHandle ?? new ConnStreamHandle(conn);
     StreamTransport.#pendingHandle = null;
+    this.#trySend = this.#handle.trySend;
     this.#protocol = protocol;
     this.#loop = loop ?? currentLoop();
     this.#unclosed = watchUnclosed(this.#loop, this, "transport");
@@ -314,17 +317,27 @@ export class StreamTransport implements Transport {
     this.#checkWritable();
     const length = data.length;
     if (length === 0) return;
-    this.#pending.append(data);
-    if (!this.#writing) {
-      this.#writing = true;
-      queueMicrotask(this.#flushTask);
+    if (!this.#writing && this.#trySend !== undefined) {
+      // Nothing queued on a backend that writes synchronously: send now,
+      // as asyncio does, and queue only what the kernel did not take.
+      let sent: number;
+      try {
+        sent = this.#trySend.call(this.#handle, data);
+      } catch (error) {
+        this.#fatal(error, "Fatal write error on transport");
+        return;
+      }
+      if (sent === length) return;
+      data = data.subarray(sent);
     }
-    this.#maybePauseProtocol();
+    this.#enqueue(data);
   }
 
   /** Writes each chunk of `list` in order (coalesced into one write). */
   writeLines(list: Iterable<Uint8Array>): void {
-    for (const chunk of checkChunks(list)) this.write(chunk);
+    const chunks = checkChunks(list);
+    this.#checkWritable();
+    for (const chunk of chunks) if (chunk.length > 0) this.#enqueue(chunk);
   }
 
   /** Half-closes: sends EOF once the write buffer has drained. */
@@ -394,6 +407,16 @@ export class StreamTransport implements Transport {
 
   #address(key: "remoteAddr" | "localAddr"): Deno.Addr | undefined {
     return this.#handle[key]();
+  }
+
+  /** Copies `data` into the write buffer; the flush runs in a microtask. */
+  #enqueue(data: Uint8Array): void {
+    this.#pending.append(data);
+    if (!this.#writing) {
+      this.#writing = true;
+      queueMicrotask(this.#flushTask);
+    }
+    this.#maybePauseProtocol();
   }
 
   #checkWritable(): void {
