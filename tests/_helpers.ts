@@ -58,6 +58,22 @@ export function onBackend(backend: BackendName): { ignore: boolean } {
   return { ignore: BACKEND !== backend };
 }
 
+/**
+ * A test of the native backend's own behaviour in a suite that runs on
+ * either backend: ignored on the Deno backend; on the native backend run
+ * with the descriptor-leak and idle-poller checks of `nativeTest`
+ * (`_native_fd_check.ts`, loaded only then: it needs the native backend).
+ */
+export function nativeBackendTest(
+  name: string,
+  fn: (t: Deno.TestContext) => void | Promise<void>,
+): void {
+  Deno.test(name, onBackend("native"), async (t) => {
+    const { withLeakChecks } = await import("./_native_fd_check.ts");
+    await withLeakChecks(() => fn(t));
+  });
+}
+
 /** UTF-8 encodes `text`. */
 export function encode(text: string): Uint8Array {
   return new TextEncoder().encode(text);

@@ -20,7 +20,13 @@ import {
   SOCK_DGRAM,
   socket,
 } from "../sockets.ts";
-import { BACKEND, fdSockOpt, onBackend, socketOfFd } from "./_helpers.ts";
+import {
+  BACKEND,
+  fdSockOpt,
+  nativeBackendTest,
+  onBackend,
+  socketOfFd,
+} from "./_helpers.ts";
 
 const LOOPBACK = "127.0.0.1";
 const encoder = new TextEncoder();
@@ -955,9 +961,8 @@ Deno.test("Unix datagrams: a send-only endpoint (remoteAddr: { path })", async (
   }
 });
 
-Deno.test(
+nativeBackendTest(
   "Unix datagrams: a bound endpoint receives and answers (native backend)",
-  onBackend("native"),
   async () => {
     const dir = await Deno.makeTempDir();
     try {

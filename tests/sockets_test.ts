@@ -50,6 +50,7 @@ import {
   decode,
   encode,
   getTcpSockOpt,
+  nativeBackendTest,
   onBackend,
   pattern,
   readAll,
@@ -950,9 +951,8 @@ Deno.test(
   },
 );
 
-Deno.test(
+nativeBackendTest(
   "detachSocket refuses a native socket: pass the Socket itself as sock (native backend)",
-  onBackend("native"),
   async () => {
     const [r, w] = socketpair();
     await assert.rejects(
