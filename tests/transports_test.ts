@@ -1403,7 +1403,7 @@ Deno.test("unix: createUnixConnection validates its arguments", async () => {
 });
 
 Deno.test(
-  "transport: reads grow 4 KiB -> 256 KiB slabs while they fill the buffer, and go back to 4 KiB on a small read (Deno backend: the native backend reads synchronously into one shared 256 KiB buffer)",
+  "transport: reads grow 4 KiB -> 256 KiB slabs while they fill the buffer, and go back to 4 KiB on a small read (Deno backend: its reads are ops into a buffer of the size asked; native reads are synchronous and take what the kernel holds, see native_transport_test.ts)",
   onBackend("deno"),
   async () => {
     const { raw, transport, protocol, peer } = await clientAndPeer(
