@@ -10,9 +10,9 @@ import { callbackName, debugActive, reportSlow } from "./_debug.ts";
  *
  * @example Cancel before it runs
  * ```ts
- * import { getLoopCore } from "@aionet/aionet/events";
+ * import { getEventLoop } from "@aionet/aionet/events";
  *
- * const handle = getLoopCore().callSoon(() => console.log("never"));
+ * const handle = getEventLoop().callSoon(() => console.log("never"));
  * handle.cancel();
  * ```
  */
@@ -90,9 +90,9 @@ export function setTimerCancelHook(
  *
  * @example When will it run?
  * ```ts
- * import { getLoopCore } from "@aionet/aionet/events";
+ * import { getEventLoop } from "@aionet/aionet/events";
  *
- * const loop = getLoopCore();
+ * const loop = getEventLoop();
  * const timer = loop.callLater(1000, () => {});
  * console.log(timer.when() - loop.time()); // about 1000
  * timer.cancel();

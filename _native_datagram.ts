@@ -53,6 +53,7 @@ import {
   SockaddrBuffer,
 } from "./_native_sockaddr.ts";
 import { type Pollable, type Poller, poller } from "./_native_poller.ts";
+import { checkNumber, checkString, describe } from "./_validate.ts";
 
 const EAGAIN = 11;
 const EINTR = 4;
@@ -88,6 +89,38 @@ function sendSize(n: number): bigint {
 
 function closedError(): Error {
   return new Deno.errors.BadResource("The socket is closed");
+}
+
+/**
+ * Checks a multicast interface argument: `undefined`, a string (an IPv4
+ * address, or for IPv6 an index or a name) or an interface index (an
+ * integer from 0 to 2^32 - 1).
+ */
+function checkInterface(iface: unknown): void {
+  if (iface === undefined || typeof iface === "string") return;
+  if (typeof iface !== "number") {
+    throw new TypeError(
+      `The interface must be an address, a name or an index, got ${
+        describe(iface)
+      }`,
+    );
+  }
+  if (!Number.isInteger(iface) || iface < 0 || iface > 0xffffffff) {
+    throw new RangeError(
+      `The interface index must be an integer from 0 to 4294967295, got ${iface}`,
+    );
+  }
+}
+
+/** Checks a multicast TTL (hop limit): an integer from 0 to 255. */
+function checkTtl(ttl: unknown): number {
+  checkNumber(ttl, "multicast TTL");
+  if (!Number.isInteger(ttl) || (ttl as number) > 255) {
+    throw new RangeError(
+      `The multicast TTL must be an integer from 0 to 255, got ${ttl}`,
+    );
+  }
+  return ttl as number;
 }
 
 /** A datagram socket (UDP or Unix) on a non-blocking descriptor. */
@@ -192,7 +225,7 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
     return this.#option(
       this.#family === AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
       this.#family === AF_INET6 ? IPV6_MULTICAST_HOPS : IP_MULTICAST_TTL,
-      ttl,
+      () => checkTtl(ttl),
     );
   }
 
@@ -200,7 +233,16 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
     return this.#option(
       this.#family === AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
       this.#family === AF_INET6 ? IPV6_MULTICAST_LOOP : IP_MULTICAST_LOOP,
-      enabled ? 1 : 0,
+      () => {
+        if (typeof enabled !== "boolean") {
+          throw new TypeError(
+            `The multicast loopback flag must be a boolean, got ${
+              describe(enabled)
+            }`,
+          );
+        }
+        return enabled ? 1 : 0;
+      },
     );
   }
 
@@ -367,6 +409,8 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
   ): Promise<void> {
     try {
       this.#openFd();
+      checkString(group, "multicast group");
+      checkInterface(iface);
       this.#requireIp("Multicast");
       if (this.#family === AF_INET6) {
         const literal = parseIPv6(unbracket(group));
@@ -414,7 +458,7 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
         // struct ip_mreqn: group, local address (any), interface index.
         mreq = new Uint8Array(12);
         mreq.set(address, 0);
-        new DataView(mreq.buffer).setInt32(8, iface, true);
+        new DataView(mreq.buffer).setUint32(8, iface, true);
       } else {
         // struct ip_mreq: group, interface address.
         mreq = new Uint8Array(8);
@@ -441,10 +485,12 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
     }
   }
 
-  #option(level: number, option: number, value: number): Promise<void> {
+  /** Sets an option to the checked value `value()` gives. */
+  #option(level: number, option: number, value: () => number): Promise<void> {
     try {
+      const checked = value();
       this.#requireIp("Multicast");
-      setOption(this.#openFd(), level, option, value);
+      setOption(this.#openFd(), level, option, checked);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);

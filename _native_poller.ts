@@ -25,6 +25,13 @@
 // (low word: the fd, high word: the generation); an event whose tag is not
 // the fd's current registration (the fd was closed, maybe reused, after
 // the kernel queued it) is dropped.
+//
+// A registration in the epoll set is held strongly (its events must reach
+// it); one that watches nothing is held weakly, as asyncio's selector
+// forgets a transport that reads and writes nothing: a stopped handle (a
+// paused or half-open transport) that nobody else keeps can be collected,
+// so debug mode reports it unclosed instead of the poller keeping it, and
+// what it refers to, forever.
 
 import { setImmediate } from "node:timers";
 import {
@@ -115,7 +122,10 @@ class Waker implements Pollable {
 export class Poller {
   readonly #epfd: number;
   readonly #waker: Waker;
+  // Registrations in the epoll set, by fd (strong: events dispatch here).
   #byFd: Array<Pollable | undefined> = [];
+  // Attached registrations out of the set, by fd (weak: see the top).
+  readonly #resting = new Map<number, WeakRef<Pollable>>();
   #generation = 0;
   #active = 0;
   #state = State.STOPPED;
@@ -166,12 +176,13 @@ export class Poller {
    * poller's back and the number reused) is dropped.
    */
   attach(p: Pollable): void {
-    const previous = this.#byFd[p.fd];
+    const previous = this.#lookup(p.fd);
     if (previous !== undefined && previous !== p) this.#evict(previous);
     this.#generation = (this.#generation + 1) >>> 0 || 1;
     p.pollGen = this.#generation;
     p.pollEvents = 0;
-    this.#byFd[p.fd] = p;
+    this.#byFd[p.fd] = undefined;
+    this.#resting.set(p.fd, new WeakRef(p));
   }
 
   /**
@@ -181,7 +192,7 @@ export class Poller {
    */
   watch(p: Pollable, events: number): void {
     if (p.pollEvents === events || p.pollGen === 0) return;
-    if (this.#byFd[p.fd] !== p) {
+    if (this.#lookup(p.fd) !== p) {
       // Evicted (its number belongs to another registration now).
       this.#evict(p);
       return;
@@ -204,7 +215,7 @@ export class Poller {
    */
   detach(p: Pollable): void {
     if (p.pollGen === 0) return;
-    if (this.#byFd[p.fd] !== p) {
+    if (this.#lookup(p.fd) !== p) {
       this.#evict(p);
       return;
     }
@@ -215,13 +226,13 @@ export class Poller {
       p.pollEvents = 0;
       if (was && --this.#active === 0) this.#idle();
     }
-    if (this.#byFd[p.fd] === p) this.#byFd[p.fd] = undefined;
+    this.#forget(p);
     p.pollGen = 0;
   }
 
   /** The registration of `fd`, if one is attached. */
   owner(fd: number): Pollable | undefined {
-    return this.#byFd[fd];
+    return this.#lookup(fd);
   }
 
   /**
@@ -255,8 +266,26 @@ export class Poller {
     const was = (p.pollEvents & ACTIVE_BITS) !== 0;
     p.pollEvents = 0;
     p.pollGen = 0;
-    if (this.#byFd[p.fd] === p) this.#byFd[p.fd] = undefined;
+    this.#forget(p);
     if (was && --this.#active === 0) this.#idle();
+  }
+
+  /** The registration attached for `fd`: in the set, or resting. */
+  #lookup(fd: number): Pollable | undefined {
+    const p = this.#byFd[fd];
+    if (p !== undefined) return p;
+    const resting = this.#resting.get(fd);
+    if (resting === undefined) return undefined;
+    const target = resting.deref();
+    // Collected: it was never closed (its fd leaked with it); forget it.
+    if (target === undefined) this.#resting.delete(fd);
+    return target;
+  }
+
+  /** Drops `p` from the tables, if it is the registration of its fd. */
+  #forget(p: Pollable): void {
+    if (this.#byFd[p.fd] === p) this.#byFd[p.fd] = undefined;
+    if (this.#resting.get(p.fd)?.deref() === p) this.#resting.delete(p.fd);
   }
 
   #ctlRegistration(p: Pollable, events: number): void {
@@ -288,6 +317,16 @@ export class Poller {
       if (result < 0) throw osError(code, `epoll_ctl on fd ${p.fd}`);
     }
     p.pollEvents = events;
+    // In the set: held strongly; out of it: weakly (see the top).
+    if (events !== 0) {
+      if (this.#byFd[p.fd] !== p) {
+        this.#byFd[p.fd] = p;
+        this.#resting.delete(p.fd);
+      }
+    } else if (this.#byFd[p.fd] === p) {
+      this.#byFd[p.fd] = undefined;
+      this.#resting.set(p.fd, new WeakRef(p));
+    }
   }
 
   #start(): void {

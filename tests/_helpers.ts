@@ -1,6 +1,7 @@
 // Shared test helpers: a timeout that cleans up after itself, a protocol
 // that records its callbacks, raw Deno peers (a listener and an echo
-// server) that do not go through aionet, and a few byte utilities.
+// server) that do not go through aionet, which I/O backend the run uses,
+// socket options read from the kernel, and a few byte utilities.
 //
 // Everything here is safe under `--sanitize-ops --sanitize-resources`:
 // timers are cleared and every resource is closed by its `close()`.
@@ -8,6 +9,70 @@
 import { Protocol } from "../protocols.ts";
 import type { Transport } from "../transports.ts";
 import { type ExceptionContext, getEventLoop } from "../events.ts";
+
+// ---- Which I/O backend the suite runs on ----
+
+/** The I/O backends a test can be about. */
+export type BackendName = "deno" | "native";
+
+/**
+ * The backend `AIONET_BACKEND` selects, read as `_io.ts` reads it (only
+ * when the env permission for it is granted; unset or empty: Deno's). A
+ * name that is no backend fails here, as the library would at first use.
+ */
+function backendOfEnvironment(): BackendName {
+  let value: string | undefined;
+  try {
+    const state = Deno.permissions.querySync({
+      name: "env",
+      variable: "AIONET_BACKEND",
+    }).state;
+    value = state === "granted"
+      ? Deno.env.get("AIONET_BACKEND") || undefined
+      : undefined;
+  } catch {
+    value = undefined;
+  }
+  if (value === undefined || value === "deno") return "deno";
+  if (value === "native") return "native";
+  throw new Error(`AIONET_BACKEND=${value} names no backend: deno or native`);
+}
+
+/**
+ * The backend this test run uses: `"native"` under
+ * `AIONET_BACKEND=native` (`deno task test-native`), else `"deno"`.
+ */
+export const BACKEND: BackendName = backendOfEnvironment();
+
+/**
+ * `Deno.test` options that run a test on `backend` only: elsewhere it is
+ * reported as ignored (never as passed). For tests of one backend's own
+ * behaviour (the Deno backend's emulation and its `NotSupported` reasons);
+ * say why in the test's name, e.g. `"… (Deno backend: emulated buffers)"`.
+ *
+ * ```ts
+ * Deno.test("… (Deno backend: …)", onBackend("deno"), async () => {});
+ * ```
+ */
+export function onBackend(backend: BackendName): { ignore: boolean } {
+  return { ignore: BACKEND !== backend };
+}
+
+/**
+ * A test of the native backend's own behaviour in a suite that runs on
+ * either backend: ignored on the Deno backend; on the native backend run
+ * with the descriptor-leak and idle-poller checks of `nativeTest`
+ * (`_native_fd_check.ts`, loaded only then: it needs the native backend).
+ */
+export function nativeBackendTest(
+  name: string,
+  fn: (t: Deno.TestContext) => void | Promise<void>,
+): void {
+  Deno.test(name, onBackend("native"), async (t) => {
+    const { withLeakChecks } = await import("./_native_fd_check.ts");
+    await withLeakChecks(() => fn(t));
+  });
+}
 
 /** UTF-8 encodes `text`. */
 export function encode(text: string): Uint8Array {
@@ -392,6 +457,29 @@ function tcpInode(localPort: number, remotePort: number): string | undefined {
 }
 
 /**
+ * Reads an integer socket option of descriptor `fd` of this process with
+ * libc `getsockopt` (loaded for the call and closed again), independently
+ * of aionet's own option code. Linux only; needs `--allow-ffi`.
+ */
+export function fdSockOpt(fd: number, level: number, name: number): number {
+  const libc = Deno.dlopen("libc.so.6", {
+    getsockopt: {
+      parameters: ["i32", "i32", "i32", "buffer", "buffer"],
+      result: "i32",
+    },
+  });
+  try {
+    const value = new Int32Array(1);
+    const length = new Uint32Array([4]);
+    const rc = libc.symbols.getsockopt(fd, level, name, value, length);
+    if (rc !== 0) throw new Error(`getsockopt failed on fd ${fd}`);
+    return value[0];
+  } finally {
+    libc.close();
+  }
+}
+
+/**
  * Reads an integer socket option of this process's TCP socket with local
  * port `localPort` and remote port `remotePort` (0 for a listener), via
  * /proc and libc `getsockopt`. Linux only; needs `--allow-ffi --allow-read`.
@@ -422,21 +510,7 @@ export function getTcpSockOpt(
     }
   }
   if (fd < 0) throw new Error(`Socket inode ${inode} is not open here`);
-  const libc = Deno.dlopen("libc.so.6", {
-    getsockopt: {
-      parameters: ["i32", "i32", "i32", "buffer", "buffer"],
-      result: "i32",
-    },
-  });
-  try {
-    const value = new Int32Array(1);
-    const length = new Uint32Array([4]);
-    const rc = libc.symbols.getsockopt(fd, level, name, value, length);
-    if (rc !== 0) throw new Error(`getsockopt failed on fd ${fd}`);
-    return value[0];
-  } finally {
-    libc.close();
-  }
+  return fdSockOpt(fd, level, name);
 }
 
 /** An integer socket option of a TCP `Deno.Conn` (see {@linkcode getTcpSockOpt}). */
@@ -444,6 +518,38 @@ export function connSockOpt(conn: Deno.Conn, level: number, name: number) {
   const local = conn.localAddr as Deno.NetAddr;
   const remote = conn.remoteAddr as Deno.NetAddr;
   return getTcpSockOpt(local.port, remote.port, level, name);
+}
+
+/**
+ * An integer socket option of a transport's socket, as the kernel has it:
+ * on the Deno backend through its `Deno.Conn` (`getExtraInfo("conn")`, see
+ * {@linkcode connSockOpt}); on the native backend, which has no Deno
+ * resource, through the real descriptor of `getExtraInfo("socket")`.
+ */
+export function transportSockOpt(
+  transport: { getExtraInfo(name: string): unknown },
+  level: number,
+  name: number,
+): number {
+  if (BACKEND === "native") {
+    const socket = transport.getExtraInfo("socket") as { fileno(): number };
+    return fdSockOpt(socket.fileno(), level, name);
+  }
+  return connSockOpt(transport.getExtraInfo("conn") as Deno.Conn, level, name);
+}
+
+/**
+ * The socket that descriptor `fd` of this process is (`socket:[inode]`),
+ * or `null` if `fd` is not an open socket. For checks that a native
+ * `fileno()` is a real descriptor, and that closing released it.
+ */
+export function socketOfFd(fd: number): string | null {
+  try {
+    const target = Deno.readLinkSync(`/proc/self/fd/${fd}`);
+    return target.startsWith("socket:[") ? target : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -78,6 +78,31 @@ export interface NativeTestOptions
 }
 
 /**
+ * Runs `fn` with the native leak checks: descriptors it opened must be
+ * closed by its end, and the poller must be idle (`settle`: see
+ * {@linkcode NativeTestOptions}).
+ */
+export async function withLeakChecks(
+  fn: () => void | Promise<void>,
+  settle = true,
+): Promise<void> {
+  const before = openFds();
+  await fn();
+  if (settle) {
+    await assertPollerIdle();
+  } else {
+    assert.equal(poller().stats().active, 0, "registrations remain");
+  }
+  let leaks = newFds(before, openFds());
+  // Deno may close a peer's descriptor a turn after close() returned.
+  for (let i = 0; leaks.length > 0 && i < 5; i++) {
+    await turns(2);
+    leaks = newFds(before, openFds());
+  }
+  assert.deepEqual(leaks, [], "descriptors leaked by the test");
+}
+
+/**
  * `Deno.test` with the native leak checks: descriptors opened by the test
  * must be closed by its end, and the poller must be idle.
  */
@@ -90,22 +115,7 @@ export function nativeTest(
   Deno.test({
     ...definition,
     name,
-    async fn(t) {
-      const before = openFds();
-      await fn(t);
-      if (settle) {
-        await assertPollerIdle();
-      } else {
-        assert.equal(poller().stats().active, 0, "registrations remain");
-      }
-      let leaks = newFds(before, openFds());
-      // Deno may close a peer's descriptor a turn after close() returned.
-      for (let i = 0; leaks.length > 0 && i < 5; i++) {
-        await turns(2);
-        leaks = newFds(before, openFds());
-      }
-      assert.deepEqual(leaks, [], "descriptors leaked by the test");
-    },
+    fn: (t) => withLeakChecks(() => fn(t), settle),
   });
 }
 

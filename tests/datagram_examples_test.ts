@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { run, SERVING_ON, start } from "./_examples.ts";
-import { withTimeout } from "./_helpers.ts";
+import { BACKEND, withTimeout } from "./_helpers.ts";
 
 const decoder = new TextDecoder();
 
@@ -126,7 +126,14 @@ Deno.test("unix_datagram_pair: send-only endpoint to a bound receiver", async ()
     );
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(result.lines, [
-      "Bound endpoint: A Unix datagram endpoint bound to a path is not supported (NotSupported)",
+      // The example runs on the backend of this run (AIONET_BACKEND is
+      // inherited): the Deno backend refuses a bound endpoint and says so;
+      // the native backend makes it, and the example closes it silently.
+      ...(BACKEND === "deno"
+        ? [
+          "Bound endpoint: A Unix datagram endpoint bound to a path is not supported (NotSupported)",
+        ]
+        : []),
       `Receiver bound to ${path}`,
       "sent: datagram 1 of 3",
       "sent: datagram 2 of 3",

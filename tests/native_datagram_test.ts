@@ -221,6 +221,61 @@ nativeTest(
 );
 
 nativeTest(
+  "multicast: bad arguments are TypeError or RangeError before any setsockopt",
+  async () => {
+    const v4 = udp("127.0.0.1");
+    const v6 = udp("::1");
+    // deno-lint-ignore no-explicit-any
+    const a = v4 as any;
+    // deno-lint-ignore no-explicit-any
+    const b = v6 as any;
+    const cases: Array<[string, () => Promise<void>, typeof TypeError]> = [
+      ["group 5", () => a.addMembership(5), TypeError],
+      ["group null (drop)", () => a.dropMembership(null), TypeError],
+      ["IPv4 iface true", () => a.addMembership("239.1.1.1", true), TypeError],
+      ["IPv4 iface 1.5", () => a.addMembership("239.1.1.1", 1.5), RangeError],
+      ["IPv4 iface -1", () => a.addMembership("239.1.1.1", -1), RangeError],
+      ["IPv6 iface 1.5", () => b.addMembership("ff02::1:7", 1.5), RangeError],
+      [
+        "IPv6 iface 2**32",
+        () => b.addMembership("ff02::1:7", 2 ** 32),
+        RangeError,
+      ],
+      ["IPv6 iface {}", () => b.addMembership("ff02::1:7", {}), TypeError],
+      ["TTL 256", () => a.setMulticastTtl(256), RangeError],
+      ["TTL -1", () => a.setMulticastTtl(-1), RangeError],
+      ["TTL 1.5", () => a.setMulticastTtl(1.5), RangeError],
+      ["TTL '1'", () => a.setMulticastTtl("1"), TypeError],
+      ["IPv6 hops 1.5", () => b.setMulticastTtl(1.5), RangeError],
+      ["loopback 'yes'", () => a.setMulticastLoopback("yes"), TypeError],
+      ["loopback 1", () => b.setMulticastLoopback(1), TypeError],
+    ];
+    try {
+      for (const [what, call, expected] of cases) {
+        await assert.rejects(call, (error: unknown) => {
+          assert.ok(
+            error instanceof expected,
+            `${what}: expected ${expected.name}, got ${error}`,
+          );
+          // Said by aionet, not by an FFI call or the kernel.
+          assert.doesNotMatch(
+            (error as Error).message,
+            /os error|is not a function|FFI/,
+            what,
+          );
+          return true;
+        });
+      }
+      // Nothing reached the kernel: the defaults are untouched.
+      assert.equal(v4.options!.get(IPPROTO_IP, IP_MULTICAST_TTL), 1);
+      assert.equal(v4.options!.get(IPPROTO_IP, IP_MULTICAST_LOOP), 1);
+    } finally {
+      await Promise.all([v4.close(), v6.close()]);
+    }
+  },
+);
+
+nativeTest(
   "Unix datagrams: bound endpoints and an unbound sender",
   async () => {
     const dir = await Deno.makeTempDir();

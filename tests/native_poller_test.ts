@@ -240,16 +240,20 @@ nativeTest(
   },
 );
 
-/** Runs `source` in a fresh Deno with -A; resolves to its output (bounded). */
+/**
+ * Runs `source` in a fresh Deno with -A (and `flags`); resolves to its
+ * output (bounded).
+ */
 async function runScript(
   source: string,
   onLine?: (line: string, child: Deno.ChildProcess) => Promise<void> | void,
+  flags: string[] = [],
 ): Promise<{ code: number; out: string; timedOut: boolean }> {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/script.ts`;
   await Deno.writeTextFile(path, source);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", path],
+    args: ["run", "-A", "--quiet", ...flags, path],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -309,6 +313,65 @@ nativeTest(
     assert.equal(timedOut, false, "the process did not exit by itself");
     assert.equal(code, 0);
     assert.match(out, /read 2\nparked\nclosed\n/);
+  },
+);
+
+nativeTest(
+  "the poller holds registrations without interest weakly: a stopped handle nobody keeps is collected, a reading one is not",
+  async () => {
+    // As asyncio's selector forgets a transport that reads nothing: a
+    // half-open or paused transport dropped unclosed must be collectable,
+    // so debug mode can report it.
+    const { code, out, timedOut } = await runScript(
+      `
+    import { createNativeBackend } from "${here}_native_backend.ts";
+    const gc = (globalThis as unknown as { gc(): void }).gc;
+    const backend = createNativeBackend();
+    const listener = backend.listenTcp({ hostname: "127.0.0.1", port: 0, backlog: 4, reusePort: false });
+    const accepted: unknown[] = [];
+    const both = Promise.withResolvers<void>();
+    listener.acceptStart({
+      accepted(h) { accepted.push(h); if (accepted.length === 2) both.resolve(); },
+      acceptError() {},
+    });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const clients = [
+      await backend.connectTcp({ hostname: "127.0.0.1", port }),
+      await backend.connectTcp({ hostname: "127.0.0.1", port }),
+    ];
+    await both.promise;
+    const collected = new Set<string>();
+    const registry = new FinalizationRegistry<string>((name) => collected.add(name));
+    (() => {
+      const [stopped, reading] = accepted.splice(0) as Array<{
+        readStart(sink: unknown): void;
+        readStop(): void;
+      }>;
+      const sink = () => ({
+        readBuffer: () => new Uint8Array(64),
+        readDone() {},
+        readEof() {},
+        readError() {},
+      });
+      stopped.readStart(sink());
+      stopped.readStop();
+      reading.readStart(sink());
+      registry.register(stopped, "stopped");
+      registry.register(reading, "reading");
+    })();
+    for (let i = 0; i < 100 && !collected.has("stopped"); i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    console.log(JSON.stringify([...collected]), clients.length);
+    Deno.exit(0);
+  `,
+      undefined,
+      ["--v8-flags=--expose-gc"],
+    );
+    assert.equal(timedOut, false);
+    assert.equal(code, 0, out);
+    assert.equal(out.trim(), '["stopped"] 2');
   },
 );
 

@@ -41,6 +41,7 @@ import {
   rawRead,
   rawWrite,
 } from "./_native_fd_check.ts";
+import { listenBacklog } from "./_helpers.ts";
 
 const EINPROGRESS = 115;
 const EALREADY = 114;
@@ -340,6 +341,26 @@ nativeTest("options: TCP_NODELAY, SO_RCVBUF, SO_LINGER", () => {
     sock.close();
   }
 });
+
+nativeTest(
+  "buffers and backlog are the kernel's: SO_SNDBUF/SO_RCVBUF doubled, listen(backlog) bounds the accept queue",
+  () => {
+    // What the Deno backend emulates (sockets_test.ts: its send and
+    // receive buffers, its backlog) is the kernel's own here.
+    const sock = newSock(AF_INET, SOCK_STREAM);
+    const [server, port] = tcpServer(3);
+    try {
+      sock.setsockopt(SOL_SOCKET, SO_SNDBUF, 8192);
+      assert.equal(sock.getsockopt(SOL_SOCKET, SO_SNDBUF), 16384);
+      sock.setsockopt(SOL_SOCKET, SO_RCVBUF, 8192);
+      assert.equal(sock.getsockopt(SOL_SOCKET, SO_RCVBUF), 16384);
+      assert.equal(listenBacklog(port), 3);
+    } finally {
+      sock.close();
+      server.close();
+    }
+  },
+);
 
 nativeTest(
   "socket pairs are connected at return (Unix stream, Unix datagram, TCP)",

@@ -1,7 +1,8 @@
 // Options are honoured or refused, never ignored: an unknown option of any
 // factory is a TypeError naming it; client noDelay/keepAlive are applied;
 // a server without a hostname listens on both families; UDP family is
-// honoured; allowBroadcast: false is refused where it cannot be honoured.
+// honoured; allowBroadcast: false is refused where it cannot be honoured
+// (the Deno backend) and honoured where it can (the native backend).
 
 import assert from "node:assert/strict";
 import { Protocol } from "../protocols.ts";
@@ -26,15 +27,16 @@ import {
   subprocessShell,
 } from "../subprocess.ts";
 import { getEventLoop } from "../events.ts";
-import { AF_INET, AF_INET6 } from "../sockets.ts";
+import { AF_INET, AF_INET6, SO_BROADCAST } from "../sockets.ts";
 import { SubprocessProtocol } from "../protocols.ts";
 import {
-  connSockOpt,
+  BACKEND,
   hasIpv6Loopback,
   IPPROTO_TCP,
   SO_KEEPALIVE,
   SOL_SOCKET,
   TCP_NODELAY,
+  transportSockOpt,
   withTimeout,
 } from "./_helpers.ts";
 
@@ -117,7 +119,7 @@ async function acceptingServer() {
 }
 
 function tcpOption(transport: Transport, level: number, name: number): number {
-  return connSockOpt(transport.getExtraInfo("conn") as Deno.Conn, level, name);
+  return transportSockOpt(transport, level, name);
 }
 
 Deno.test("options: client noDelay is on by default (asyncio), off on request; keepAlive on request", async () => {
@@ -224,18 +226,32 @@ Deno.test("options: UDP family is honoured or refused", async () => {
   );
 });
 
-Deno.test("options: allowBroadcast: false is refused on the Deno backend (SO_BROADCAST is always on there)", async () => {
-  await assert.rejects(
-    () =>
-      createDatagramEndpoint(() => new Protocol() as never, {
-        localAddr: { hostname: "127.0.0.1", port: 0 },
-        allowBroadcast: false,
-      }),
-    Deno.errors.NotSupported,
-  );
-  const [endpoint] = await createDatagramEndpoint(
-    () => new Protocol() as never,
-    { localAddr: { hostname: "127.0.0.1", port: 0 }, allowBroadcast: true },
-  );
+Deno.test("options: allowBroadcast: false is refused on the Deno backend (SO_BROADCAST is always on there), honoured on the native backend", async () => {
+  const localAddr = { hostname: "127.0.0.1", port: 0 };
+  const factory = () => new Protocol() as never;
+  if (BACKEND === "deno") {
+    await assert.rejects(
+      () =>
+        createDatagramEndpoint(factory, { localAddr, allowBroadcast: false }),
+      Deno.errors.NotSupported,
+    );
+  } else {
+    // Off by default and on request, as asyncio; on only when allowed.
+    for (const allowBroadcast of [undefined, false]) {
+      const [off] = await createDatagramEndpoint(factory, {
+        localAddr,
+        allowBroadcast,
+      });
+      assert.equal(transportSockOpt(off, SOL_SOCKET, SO_BROADCAST), 0);
+      off.close();
+    }
+  }
+  const [endpoint] = await createDatagramEndpoint(factory, {
+    localAddr,
+    allowBroadcast: true,
+  });
+  if (BACKEND === "native") {
+    assert.equal(transportSockOpt(endpoint, SOL_SOCKET, SO_BROADCAST), 1);
+  }
   endpoint.close();
 });

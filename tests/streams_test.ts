@@ -19,6 +19,7 @@ import { feedOwnedData } from "../_stream_reader.ts";
 import { createConnection, createServer } from "../transports.ts";
 import { Protocol } from "../protocols.ts";
 import { type ExceptionContext, getEventLoop } from "../events.ts";
+import { socketpair } from "../sockets.ts";
 import {
   bytesEqual,
   concat,
@@ -1217,5 +1218,23 @@ Deno.test("streams over Unix sockets: 1 MiB echo with a small limit", async () =
     await server.waitClosed();
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openConnection({ sock }) takes an aionet Socket: a socketpair end, as seed S004-j", async () => {
+  const loop = getEventLoop();
+  const [rsock, wsock] = socketpair();
+  try {
+    const [reader, writer] = await openConnection({ sock: rsock });
+    assert.equal(rsock.fileno(), -1, "the stream owns it now");
+    loop.callSoon(() => wsock.send(encode("This is a test.")));
+    assert.equal(
+      decode(await withTimeout(reader.read(100), 5000, "the data")),
+      "This is a test.",
+    );
+    writer.close();
+    await withTimeout(writer.waitClosed(), 5000, "the close");
+  } finally {
+    wsock.close();
   }
 });
