@@ -9,10 +9,15 @@ import { currentLoop } from "./_loop_core.ts";
 import { type UnclosedState, watchUnclosed } from "./_debug.ts";
 import { errno, errnoOf, errorOfErrno } from "./_errno.ts";
 import { forgetFd, setReadiness } from "./_readiness.ts";
+import { isMulticastAddress } from "./_multicast.ts";
 import {
   AF_INET,
   AF_INET6,
   AF_UNIX,
+  IP_ADD_MEMBERSHIP,
+  IP_DROP_MEMBERSHIP,
+  IP_MULTICAST_TTL,
+  IPPROTO_IP,
   SHUT_RD,
   SHUT_RDWR,
   SHUT_WR,
@@ -114,6 +119,46 @@ function checkSize(n: unknown, what: string): void {
     throw new RangeError(
       `The ${what} must be a non-negative integer, got ${n}`,
     );
+  }
+}
+
+/** Largest UDP payloads: 65535 − IP and UDP headers. */
+const MAX_UDP4 = 65507;
+const MAX_UDP6 = 65527;
+
+/**
+ * Values out of their range are a RangeError on any backend (the kernel
+ * would say EINVAL): the multicast TTL, and membership requests for a
+ * group that is not multicast.
+ */
+function checkOptionValue(
+  level: number,
+  option: number,
+  value: number | Uint8Array,
+): void {
+  if (level !== IPPROTO_IP) return;
+  if (option === IP_MULTICAST_TTL && typeof value === "number") {
+    if (!Number.isInteger(value) || value < 0 || value > 255) {
+      throw new RangeError(
+        `IP_MULTICAST_TTL must be an integer from 0 to 255, got ${value}`,
+      );
+    }
+  }
+  if (
+    (option === IP_ADD_MEMBERSHIP || option === IP_DROP_MEMBERSHIP) &&
+    value instanceof Uint8Array
+  ) {
+    if (value.length < 8) {
+      throw new RangeError(
+        `A membership request (ip_mreq) is at least 8 bytes, got ${value.length}`,
+      );
+    }
+    const group = value.subarray(0, 4).join(".");
+    if (!isMulticastAddress(group)) {
+      throw new RangeError(
+        `The group ${group} is not an IPv4 multicast address (224.0.0.0/4)`,
+      );
+    }
   }
 }
 
@@ -355,6 +400,7 @@ export class Socket {
   send(data: Uint8Array): number {
     assertBytes(data);
     this.#checkOpen();
+    this.#checkDatagramSize(data);
     return this.#impl.send(data);
   }
 
@@ -368,6 +414,7 @@ export class Socket {
   sendAll(data: Uint8Array): void {
     assertBytes(data);
     this.#checkOpen();
+    this.#checkDatagramSize(data);
     this.#impl.sendAll(data);
   }
 
@@ -380,6 +427,7 @@ export class Socket {
     assertBytes(data);
     this.#checkOpen();
     if (this.type === SOCK_STREAM) return this.#impl.send(data);
+    this.#checkDatagramSize(data);
     return this.#impl.sendTo(data, this.#checkAddress(address, "sendTo"));
   }
 
@@ -517,6 +565,7 @@ export class Socket {
         }`,
       );
     }
+    checkOptionValue(level, option, value);
     this.#impl.setsockopt(level, option, value);
   }
 
@@ -551,6 +600,19 @@ export class Socket {
   }
 
   // ---- internals ----
+
+  /** A UDP datagram larger than IP allows is a RangeError on any backend. */
+  #checkDatagramSize(data: Uint8Array): void {
+    if (this.type !== SOCK_DGRAM || this.family === AF_UNIX) return;
+    const limit = this.family === AF_INET6 ? MAX_UDP6 : MAX_UDP4;
+    if (data.length > limit) {
+      throw new RangeError(
+        `Message too long: a UDP datagram over IPv${
+          this.family === AF_INET6 ? 6 : 4
+        } holds at most ${limit} bytes, got ${data.length}`,
+      );
+    }
+  }
 
   #checkOpen(): void {
     if (!this.#impl.closed) return;

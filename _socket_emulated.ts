@@ -16,32 +16,32 @@ import { READ, Readiness, WRITE } from "./_readiness.ts";
 import { StreamChannel } from "./_socket_stream.ts";
 import { ListenerChannel } from "./_socket_listener.ts";
 import { DatagramChannel, MAX_DATAGRAM } from "./_socket_datagram.ts";
-import { isMulticastAddress, parseMembershipRequest } from "./_multicast.ts";
+import { parseMembershipRequest } from "./_multicast.ts";
 import { requireUnstableNet } from "./_validate.ts";
-
-// Linux values, as sockets.ts exports them.
-const AF_UNIX = 1;
-const AF_INET6 = 10;
-const SOCK_STREAM = 1;
-const SOCK_DGRAM = 2;
-const SOL_SOCKET = 1;
-const IPPROTO_IP = 0;
-const IPPROTO_TCP = 6;
-const TCP_NODELAY = 1;
-const SO_REUSEADDR = 2;
-const SO_ERROR = 4;
-const SO_BROADCAST = 6;
-const SO_SNDBUF = 7;
-const SO_RCVBUF = 8;
-const SO_KEEPALIVE = 9;
-const SO_REUSEPORT = 15;
-const IP_MULTICAST_TTL = 33;
-const IP_MULTICAST_LOOP = 34;
-const IP_ADD_MEMBERSHIP = 35;
-const IP_DROP_MEMBERSHIP = 36;
-const SHUT_RD = 0;
-const SHUT_WR = 1;
-const SOMAXCONN = 4096;
+import {
+  AF_INET6,
+  AF_UNIX,
+  IP_ADD_MEMBERSHIP,
+  IP_DROP_MEMBERSHIP,
+  IP_MULTICAST_LOOP,
+  IP_MULTICAST_TTL,
+  IPPROTO_IP,
+  IPPROTO_TCP,
+  SHUT_RD,
+  SHUT_WR,
+  SO_BROADCAST,
+  SO_ERROR,
+  SO_KEEPALIVE,
+  SO_RCVBUF,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SO_SNDBUF,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  SOMAXCONN,
+  TCP_NODELAY,
+} from "./_socket_constants.ts";
 
 type State =
   | "fresh"
@@ -395,12 +395,8 @@ export class EmulatedSocket implements SocketImpl {
         this.#dgram?.setSendCapacity(number);
         return;
       case `${IPPROTO_IP}:${IP_MULTICAST_TTL}`:
+        // Its range is checked by the Socket facade, for every backend.
         this.#datagramOnly("IP_MULTICAST_TTL");
-        if (!Number.isInteger(number) || number < 0 || number > 255) {
-          throw new RangeError(
-            `IP_MULTICAST_TTL must be an integer from 0 to 255, got ${number}`,
-          );
-        }
         this.#options.multicastTtl = number;
         this.#dgram?.setMulticastTtl(number);
         return;
@@ -681,12 +677,8 @@ export class EmulatedSocket implements SocketImpl {
         "Multicast needs an AF_INET datagram socket",
       );
     }
+    // The Socket facade refused a group that is not multicast.
     const { group, iface } = parseMembershipRequest(value as Uint8Array);
-    if (!isMulticastAddress(group)) {
-      throw new RangeError(
-        `The group ${group} is not an IPv4 multicast address (224.0.0.0/4)`,
-      );
-    }
     if (this.#dgram !== null) {
       if (join) this.#dgram.join(group, iface);
       else this.#dgram.leave(group, iface);
@@ -784,8 +776,7 @@ function peerFilter(remote: Deno.Addr): (addr: Deno.Addr) => boolean {
 
 function normalizeHost(host: string): string {
   const lower = host.toLowerCase();
-  if (lower.startsWith("::ffff:") && lower.includes(".")) return lower.slice(7);
-  return lower;
+  return /^::ffff:[\d.]+$/.test(lower) ? lower.slice(7) : lower;
 }
 
 function checkBufferSize(n: number, what: string): void {

@@ -1,5 +1,5 @@
-// StreamReader and its two errors, as asyncio.streams: a byte buffer fed by
-// a protocol, read by coroutines. Public through streams.ts.
+// StreamReader, as asyncio.streams: a byte buffer fed by a protocol, read by
+// coroutines. Public through streams.ts (with its errors, _stream_errors.ts).
 
 import type { ReadTransport } from "./_transport_types.ts";
 import {
@@ -9,6 +9,8 @@ import {
   describe,
 } from "./_validate.ts";
 import { ByteQueue } from "./_byte_queue.ts";
+import { IncompleteReadError, LimitOverrunError } from "./_stream_errors.ts";
+import { errorRepr, type InspectFn, transportRepr } from "./_stream_repr.ts";
 
 /** asyncio's default buffer limit: 64 KiB. */
 const DEFAULT_LIMIT = 64 * 1024;
@@ -18,97 +20,6 @@ const READABLE_CHUNK = 64 * 1024;
 const EMPTY = new Uint8Array(0);
 const NEWLINE = new Uint8Array([0x0a]);
 const encoder = new TextEncoder();
-
-/**
- * Thrown when EOF arrives before a read could complete:
- * `readExactly(n)` (`expected` is `n`) and `readUntil()` (`expected` is
- * `null`). `partial` holds the bytes read before EOF; they are consumed.
- *
- * @example Tell a clean end from a truncated record
- * ```ts
- * import { IncompleteReadError, StreamReader } from "@aionet/aionet/streams";
- *
- * const reader = new StreamReader();
- * reader.feedData(new Uint8Array([1, 2, 3]));
- * reader.feedEof();
- * try {
- *   await reader.readExactly(8);
- * } catch (error) {
- *   if (error instanceof IncompleteReadError) {
- *     console.log(error.partial.length, error.expected); // 3 8
- *   }
- * }
- * ```
- */
-export class IncompleteReadError extends Error {
-  /** The bytes read before EOF. */
-  readonly partial: Uint8Array;
-  /** How many bytes were expected, or `null` when reading up to a separator. */
-  readonly expected: number | null;
-
-  /**
-   * Makes the error; the message says how many bytes were read and expected.
-   *
-   * @example Using `new IncompleteReadError()`
-   * ```ts
-   * import { IncompleteReadError } from "@aionet/aionet/streams";
-   *
-   * const error = new IncompleteReadError(new Uint8Array(2), 4);
-   * console.log(error.message); // "2 bytes read on a total of 4 expected bytes"
-   * ```
-   */
-  constructor(partial: Uint8Array, expected: number | null) {
-    super(
-      `${partial.length} bytes read on a total of ${
-        expected === null ? "undefined" : expected
-      } expected bytes`,
-    );
-    this.name = "IncompleteReadError";
-    this.partial = partial;
-    this.expected = expected;
-  }
-}
-
-/**
- * Thrown by `readUntil()` and `readLine()` when no separator is found within
- * the reader's `limit`. `consumed` is the number of bytes to consume to go
- * on. `readUntil()` leaves the data in the buffer; `readLine()` discards it
- * as asyncio does.
- *
- * @example Handle an over-long line
- * ```ts
- * import { LimitOverrunError, StreamReader } from "@aionet/aionet/streams";
- *
- * const reader = new StreamReader({ limit: 4 });
- * reader.feedData(new TextEncoder().encode("much too long\n"));
- * try {
- *   await reader.readUntil("\n");
- * } catch (error) {
- *   if (error instanceof LimitOverrunError) console.log(error.consumed); // 13
- * }
- * ```
- */
-export class LimitOverrunError extends Error {
-  /** How many bytes to consume to get past the problem. */
-  readonly consumed: number;
-
-  /**
-   * Makes the error with a message and the number of bytes to consume.
-   *
-   * @example Using `new LimitOverrunError()`
-   * ```ts
-   * import { LimitOverrunError } from "@aionet/aionet/streams";
-   *
-   * const error = new LimitOverrunError("Line too long", 70000);
-   * console.log(error.consumed); // 70000
-   * ```
-   */
-  constructor(message: string, consumed: number) {
-    super(message);
-    this.name = "LimitOverrunError";
-    this.consumed = consumed;
-  }
-}
 
 /** Options of the {@linkcode StreamReader} constructor. */
 export interface StreamReaderOptions {
@@ -147,58 +58,6 @@ interface Waiter {
   name: string;
   resolve: () => void;
   reject: (reason: unknown) => void;
-}
-
-/** What `Deno.customInspect` hands to a custom inspector. */
-export type InspectFn = (value: unknown, options?: unknown) => string;
-
-/** `host:port` (`[v6]:port`) for a network address, the path for a Unix one. */
-function formatAddr(addr: unknown): string {
-  const a = addr as { hostname?: unknown; port?: unknown; path?: unknown };
-  if (typeof a.path === "string") return a.path === "" ? "(unnamed)" : a.path;
-  const host = String(a.hostname);
-  return `${host.includes(":") ? `[${host}]` : host}:${a.port}`;
-}
-
-/**
- * A one-line description of a transport, in the style of asyncio's
- * transport `repr()`: `<StreamTransport peer=127.0.0.1:8888 read=polling
- * write=<idle bufsize=0>>`. Only what the transport's public methods tell.
- */
-export function transportRepr(transport: unknown): string {
-  if (transport === null || typeof transport !== "object") {
-    return String(transport);
-  }
-  const t = transport as {
-    isClosing?: () => boolean;
-    getExtraInfo?: (name: string) => unknown;
-    isReading?: () => boolean;
-    getWriteBufferSize?: () => number;
-  };
-  const info = [transport.constructor?.name ?? "Transport"];
-  try {
-    const closing = typeof t.isClosing === "function" && t.isClosing();
-    if (closing) info.push("closing");
-    const peer = t.getExtraInfo?.("peername");
-    if (peer !== null && typeof peer === "object") {
-      info.push(`peer=${formatAddr(peer)}`);
-    }
-    if (!closing && typeof t.isReading === "function") {
-      info.push(`read=${t.isReading() ? "polling" : "idle"}`);
-    }
-    if (typeof t.getWriteBufferSize === "function") {
-      const size = t.getWriteBufferSize();
-      info.push(`write=<${size > 0 ? "polling" : "idle"} bufsize=${size}>`);
-    }
-  } catch {
-    // A transport in a state where it cannot tell: show what we have.
-  }
-  return `<${info.join(" ")}>`;
-}
-
-/** An error as Python's `repr()` shows one: `Name("message")`. */
-function errorRepr(error: Error): string {
-  return `${error.name}(${JSON.stringify(error.message)})`;
 }
 
 /** Checks `limit` as asyncio does (`RangeError` for `limit <= 0`). */

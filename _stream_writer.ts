@@ -9,12 +9,11 @@ import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import { startTls } from "./_stream_factories.ts";
 import type { StartTlsOptions } from "./_tls_options.ts";
 import {
-  type InspectFn,
   readerBufferedSize,
   replaceReaderTransport,
   type StreamReader,
-  transportRepr,
 } from "./_stream_reader.ts";
+import { type InspectFn, transportRepr } from "./_stream_repr.ts";
 import {
   assertBytes,
   checkOptions,

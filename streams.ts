@@ -61,9 +61,8 @@ import {
 } from "./_stream_protocol.ts";
 import { checkFunction, checkOptions, describe } from "./_validate.ts";
 
+export { IncompleteReadError, LimitOverrunError } from "./_stream_errors.ts";
 export {
-  IncompleteReadError,
-  LimitOverrunError,
   StreamReader,
   type StreamReaderOptions,
   type StreamReadOptions,

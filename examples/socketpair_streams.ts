@@ -20,10 +20,8 @@
  * loop.close()
  * ```
  *
- * `openConnection({ sock })` takes a `Deno.Conn`; {@linkcode detachSocket}
- * hands over the one under the aionet `Socket` (bytes it already received
- * included). Once the streams module takes a `Socket` as `sock` directly,
- * `openConnection({ sock: rsock })` reads as the seed does.
+ * `openConnection({ sock: rsock })` takes the aionet `Socket` over (bytes
+ * it already received included), as the seed does, on either backend.
  *
  * Run: `deno run -A examples/socketpair_streams.ts`
  *
@@ -31,16 +29,14 @@
  */
 
 import { type EventLoop, getEventLoop } from "../events.ts";
-import { detachSocket, socketpair } from "../sockets.ts";
+import { socketpair } from "../sockets.ts";
 import { openConnection } from "../streams.ts";
 
 async function waitForData(loop: EventLoop): Promise<void> {
   // Create a pair of connected sockets.
   const [rsock, wsock] = socketpair();
   // Register the socket that waits for data.
-  const detached = await detachSocket(rsock);
-  if (detached.kind !== "stream") throw new Error("not a stream socket");
-  const [reader, writer] = await openConnection({ sock: detached.conn });
+  const [reader, writer] = await openConnection({ sock: rsock });
   // Simulate the reception of data from the network.
   loop.callSoon(() => wsock.send(new TextEncoder().encode("This is a test.")));
   // Wait for the data.

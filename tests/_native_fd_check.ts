@@ -8,12 +8,28 @@
 
 import assert from "node:assert/strict";
 import type { Backend, StreamHandle } from "../_backend.ts";
-import { createNativeBackend } from "../_native_backend.ts";
+import { createNativeBackend, nativeAvailability } from "../_native_backend.ts";
 import { errno, openLibc, osError, sys } from "../_native_libc.ts";
 import { poller } from "../_native_poller.ts";
 
+const availability = nativeAvailability();
+
+/**
+ * Why the native backend cannot run here (then every native test is
+ * skipped, saying so), or `null`.
+ */
+export const nativeUnavailable: string | null = availability.available
+  ? null
+  : availability.reason;
+
 /** The native backend (made once; loads libc and the poller). */
-export const backend: Backend = createNativeBackend();
+export const backend: Backend = nativeUnavailable === null
+  ? createNativeBackend()
+  : new Proxy({} as Backend, {
+    get() {
+      throw new Error(`The native backend cannot run: ${nativeUnavailable}`);
+    },
+  });
 
 /** The open descriptors of this process: fd number → link target. */
 export function openFds(): Map<number, string> {
@@ -114,7 +130,10 @@ export function nativeTest(
   const { settle = true, ...definition } = options;
   Deno.test({
     ...definition,
-    name,
+    name: nativeUnavailable === null
+      ? name
+      : `${name} (skipped: ${nativeUnavailable})`,
+    ignore: definition.ignore || nativeUnavailable !== null,
     fn: (t) => withLeakChecks(() => fn(t), settle),
   });
 }

@@ -122,6 +122,8 @@ const LAYERS: Record<number, string[]> = {
     "testing.ts",
     "native.ts",
     "_stream_reader.ts",
+    "_stream_errors.ts",
+    "_stream_repr.ts",
     "_stream_writer.ts",
     "_stream_protocol.ts",
     "_fake_clock.ts",

@@ -5,7 +5,6 @@
 
 import assert from "node:assert/strict";
 import { runLines, start } from "./_examples.ts";
-import { onBackend } from "./_helpers.ts";
 
 const POEM = await Deno.readTextFile(
   new URL("../examples/data/ozymandias.txt", import.meta.url),
@@ -306,12 +305,8 @@ Deno.test("S004-g socketpair_protocol: create_connection(sock=rsock)", async () 
   ]);
 });
 
-Deno.test(
-  "S004-j socketpair_streams: open_connection(sock=rsock) (Deno backend: the example hands its socket over with detachSocket, which native sockets refuse; S004-g and event_loop_test pass the Socket itself)",
-  onBackend("deno"),
-  async () => {
-    assert.deepEqual(await runLines(["examples/socketpair_streams.ts"]), [
-      "Received: This is a test.",
-    ]);
-  },
-);
+Deno.test("S004-j socketpair_streams: open_connection(sock=rsock)", async () => {
+  assert.deepEqual(await runLines(["examples/socketpair_streams.ts"]), [
+    "Received: This is a test.",
+  ]);
+});

@@ -83,28 +83,33 @@ nativeTest(
   },
 );
 
-Deno.test("native module: AIONET_BACKEND=native runs an unchanged program on the native backend", async () => {
-  const source = `import { createServer } from ${JSON.stringify(transports)};
+nativeTest(
+  "native module: AIONET_BACKEND=native runs an unchanged program on the native backend",
+  async () => {
+    const source = `import { createServer } from ${JSON.stringify(transports)};
 import { Protocol } from ${JSON.stringify(protocols)};
 const server = await createServer(() => new Protocol(), { hostname: "127.0.0.1", port: 0 });
 const fd = server.sockets[0].fileno();
 console.log(Deno.readLinkSync("/proc/self/fd/" + fd).startsWith("socket:"));
 server.close();
 await server.waitClosed();`;
-  const native = await run(source, ["-A"], { AIONET_BACKEND: "native" });
-  assert.equal(native.code, 0, native.out);
-  assert.equal(native.out.trim(), "true");
-  const deno = await run(source, ["-A"], { AIONET_BACKEND: "deno" });
-  assert.equal(deno.code, 0, deno.out);
-  assert.equal(deno.out.trim(), "false");
-});
+    const native = await run(source, ["-A"], { AIONET_BACKEND: "native" });
+    assert.equal(native.code, 0, native.out);
+    assert.equal(native.out.trim(), "true");
+    const deno = await run(source, ["-A"], { AIONET_BACKEND: "deno" });
+    assert.equal(deno.code, 0, deno.out);
+    assert.equal(deno.out.trim(), "false");
+  },
+);
 
-Deno.test("native module: asked for and unable to run (no --allow-ffi), the first call throws NotSupported naming the flag", async () => {
-  const source = `import { createServer } from ${JSON.stringify(transports)};
+nativeTest(
+  "native module: asked for and unable to run (no --allow-ffi), the first call throws NotSupported naming the flag",
+  async () => {
+    const source = `import { createServer } from ${JSON.stringify(transports)};
 import { Protocol } from ${JSON.stringify(protocols)};
 import { isAvailable, whyUnavailable, install } from ${
-    JSON.stringify(nativeModule)
-  };
+      JSON.stringify(nativeModule)
+    };
 console.log(isAvailable(), whyUnavailable());
 try { install(); } catch (e) { console.log("install:", e.name, e.message); }
 for (let i = 0; i < 2; i++) {
@@ -115,19 +120,20 @@ for (let i = 0; i < 2; i++) {
     console.log("createServer:", e.name, e.message);
   }
 }`;
-  const { code, out } = await run(
-    source,
-    ["--allow-net", "--allow-read", "--allow-env=AIONET_BACKEND"],
-    { AIONET_BACKEND: "native" },
-  );
-  assert.equal(code, 0, out);
-  const lines = out.trim().split("\n");
-  assert.match(lines[0], /^false .*--allow-ffi/);
-  assert.match(lines[1], /^install: NotSupported .*--allow-ffi/);
-  assert.match(lines[2], /^createServer: NotSupported .*--allow-ffi/);
-  assert.match(lines[3], /^createServer: NotSupported .*--allow-ffi/);
-  assert.doesNotMatch(out, /silent fallback/);
-});
+    const { code, out } = await run(
+      source,
+      ["--allow-net", "--allow-read", "--allow-env=AIONET_BACKEND"],
+      { AIONET_BACKEND: "native" },
+    );
+    assert.equal(code, 0, out);
+    const lines = out.trim().split("\n");
+    assert.match(lines[0], /^false .*--allow-ffi/);
+    assert.match(lines[1], /^install: NotSupported .*--allow-ffi/);
+    assert.match(lines[2], /^createServer: NotSupported .*--allow-ffi/);
+    assert.match(lines[3], /^createServer: NotSupported .*--allow-ffi/);
+    assert.doesNotMatch(out, /silent fallback/);
+  },
+);
 
 Deno.test("native module: AIONET_BACKEND naming no backend is refused with the names", async () => {
   const source = `import { createServer } from ${JSON.stringify(transports)};
