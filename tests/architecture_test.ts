@@ -235,3 +235,27 @@ Deno.test("architecture: no import cycle but the type-only transport ⇄ protoco
   }
   assert.deepEqual(upward, [], "imports that look up");
 });
+
+Deno.test("architecture: Deno's socket calls live in the Deno backend alone", () => {
+  // Calls, not mentions: comments and strings may name them.
+  const call =
+    /\bDeno\s*\.\s*(connect|listen|listenDatagram|connectTls|listenTls|startTls)\s*\(/g;
+  const found: string[] = [];
+  for (const name of modules) {
+    if (name === "_deno_backend.ts") continue;
+    const text = Deno.readTextFileSync(root + name)
+      .replace(/\/\*[\s\S]*?\*\//g, "")
+      .replace(/\/\/.*$/gm, "")
+      .replace(/(["'`])(?:\\.|(?!\1)[^\\])*\1/g, '""');
+    for (const match of text.matchAll(call)) found.push(`${name}: ${match[0]}`);
+  }
+  assert.deepEqual(found, []);
+  const backend = Deno.readTextFileSync(root + "_deno_backend.ts");
+  for (const fn of ["connect", "listen", "listenDatagram"]) {
+    assert.match(
+      backend,
+      new RegExp(`Deno\\.${fn}\\(`),
+      `_deno_backend.ts calls Deno.${fn}`,
+    );
+  }
+});
