@@ -161,7 +161,7 @@ nativeTest(
 );
 
 nativeTest(
-  "timers, file I/O and Deno sockets stay live under a flat-out echo",
+  "timers, file I/O, Deno sockets, fetch and Deno.serve stay live under a flat-out echo",
   async () => {
     const listener = listen();
     const acceptor = new Acceptor();
@@ -203,6 +203,10 @@ nativeTest(
     const file = await Deno.makeTempFile();
     await Deno.writeTextFile(file, "x".repeat(10_000));
     const denoListener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const http = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response("ok"),
+    );
     try {
       // Timers: 20 timeouts of 5 ms in a row, each measured for lateness.
       let worstLateness = 0;
@@ -222,6 +226,21 @@ nativeTest(
       await dialed.write(new Uint8Array([1, 2, 3]));
       const got = new Uint8Array(3);
       assert.equal(await accepted.read(got), 3);
+      // fetch and Deno.serve in this process answer within a breath or two
+      // (see BREATH_MS in _native_poller.ts). Without breaths Deno's loop,
+      // kept busy by the ticks, polled its own sockets once per ~60 turns:
+      // every fetch took 116-174 ticks and no breath (~70 ms per fetch in
+      // bench/loop_liveness.ts under a full load).
+      const breaths: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const before = poller().stats().breaths;
+        const response = await fetch(`http://127.0.0.1:${http.addr.port}/`);
+        assert.equal(await response.text(), "ok");
+        breaths.push(poller().stats().breaths - before);
+      }
+      breaths.sort((a, b) => a - b);
+      assert.ok(breaths[5] <= 2, `breaths per fetch: ${breaths.join(", ")}`);
+      assert.ok(poller().stats().breaths > 0, "the busy poller breathes");
       accepted.close();
       dialed.close();
       assert.ok(
@@ -232,6 +251,7 @@ nativeTest(
     } finally {
       running = false;
       denoListener.close();
+      await http.shutdown();
       await Deno.remove(file);
       for (const client of clients) await client.close();
       for (const handle of acceptor.handles) await handle.close();
