@@ -156,7 +156,10 @@ export class ConnStreamHandle implements StreamHandle {
     this.#held = null;
     this.#sink = null;
     closeQuietly(this.#conn);
-    return this.#closed = settled([this.#readOp, this.#writeOp]);
+    // A connection layered on a transport (TLS) is gone only once that
+    // transport is.
+    const gone = (this.#conn as { gone?: Promise<void> }).gone ?? null;
+    return this.#closed = settled([this.#readOp, this.#writeOp, gone]);
   }
 
   /** Deno.Conn cannot send a reset: the peer sees a plain close (FIN). */

@@ -523,6 +523,14 @@ class NodeTlsConn {
    * that never reads cannot hold the socket: it is aborted after
    * SHUTDOWN_TIMEOUT.
    */
+  /**
+   * After `close()`: settles once the plaintext transport is gone, so the
+   * TLS transport's `connectionLost` never comes before its socket closed.
+   */
+  get gone(): Promise<void> {
+    return this.#pipe.lost;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
