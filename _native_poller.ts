@@ -107,7 +107,7 @@ export interface PollerStats {
   stale: number;
   /** Registrations with interest right now. */
   active: number;
-  /** "stopped", "spinning" or "parked". */
+  /** "stopped", "spinning", "parked" or "breathing" (see BREATH_MS). */
   state: string;
 }
 
@@ -145,6 +145,8 @@ export class Poller {
   #idleSince = -1;
   /** When the poller last waited on a worker thread (parked or breathed). */
   #lastBreath = 0;
+  /** The background wait in flight is a breath (zero timeout). */
+  #breathing = false;
   #settleWaiters: Array<() => void> = [];
   // epoll_ctl's argument.
   readonly #ctlBytes = new Uint8Array(new ArrayBuffer(16));
@@ -276,7 +278,9 @@ export class Poller {
     return {
       ...this.#stats,
       active: this.#active,
-      state: ["stopped", "spinning", "parked"][this.#state],
+      state: this.#breathing
+        ? "breathing"
+        : ["stopped", "spinning", "parked"][this.#state],
     };
   }
 
@@ -436,7 +440,9 @@ export class Poller {
       this.#stats.breaths++;
       // The eventfd's event makes the call return with one event written,
       // as a woken park does, which is what `#idle()` waits for.
-      this.#wake();
+      this.#breathing = true;
+      this.#woken = true;
+      sys.write(this.#waker.fd, this.#one, 8n);
     } else {
       this.#stats.parks++;
     }
@@ -446,6 +452,7 @@ export class Poller {
 
   #unparked = (n: number): void => {
     this.#woken = false;
+    this.#breathing = false;
     this.#state = State.SPINNING;
     this.#idleSince = -1;
     if (n > 0) this.#dispatch(this.#parkWords, n);
