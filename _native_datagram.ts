@@ -34,8 +34,10 @@ import {
   sys,
 } from "./_native_libc.ts";
 import {
+  bigSizes,
   checkNet,
   checkUnixPath,
+  closedError,
   closeFd,
   encodeLiteral,
   encodePath,
@@ -77,19 +79,8 @@ const TRANSIENT = new Set<number>([
   E.EIO,
 ]);
 
-let sendLength = 0;
-let sendBig = 0n;
-
-/** The BigInt length of a send (cached: datagram sizes repeat). */
-function sendSize(n: number): bigint {
-  if (n === sendLength) return sendBig;
-  sendLength = n;
-  return sendBig = BigInt(n);
-}
-
-function closedError(): Error {
-  return new Deno.errors.BadResource("The socket is closed");
-}
+/** The BigInt length of a send. */
+const sendSize = bigSizes();
 
 /**
  * Checks a multicast interface argument: `undefined`, a string (an IPv4

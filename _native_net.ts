@@ -86,6 +86,26 @@ export function openSocket(family: number, type: number): number {
   return fd;
 }
 
+/** The error of a call on a handle or socket that was closed. */
+export function closedError(): Error {
+  return new Deno.errors.BadResource("The socket is closed");
+}
+
+/**
+ * A converter of byte counts to the BigInt a size_t parameter takes (a JS
+ * number there is FFI's slow path), remembering the last one: a connection's
+ * writes and a socket's datagrams repeat their sizes.
+ */
+export function bigSizes(): (n: number) => bigint {
+  let last = 0;
+  let lastBig = 0n;
+  return (n) => {
+    if (n === last) return lastBig;
+    last = n;
+    return lastBig = BigInt(n);
+  };
+}
+
 /** Closes `fd` (once: the caller guarantees it). EINTR still closed it on Linux. */
 export function closeFd(fd: number): void {
   sys.close(fd);

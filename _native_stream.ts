@@ -32,6 +32,8 @@ import {
   TCP_NODELAY,
 } from "./_native_libc.ts";
 import {
+  bigSizes,
+  closedError,
   closeFd,
   lingerZero,
   optionAccess,
@@ -53,19 +55,8 @@ const READS_PER_EVENT = 4;
 /** Connections accepted per event (an accept storm must not starve timers). */
 const ACCEPTS_PER_EVENT = 32;
 
-let writeLength = 0;
-let writeBig = 0n;
-
-/** The BigInt length of a send (cached: writes repeat their sizes). */
-function writeSize(n: number): bigint {
-  if (n === writeLength) return writeBig;
-  writeLength = n;
-  return writeBig = BigInt(n);
-}
-
-function closedError(): Error {
-  return new Deno.errors.BadResource("The socket is closed");
-}
+/** The BigInt length of a send. */
+const writeSize = bigSizes();
 
 /** A connected stream socket on a non-blocking descriptor. */
 export class NativeStreamHandle implements StreamHandle, Pollable {
