@@ -11,6 +11,7 @@ import type {
   DatagramSink,
   ListenerHandle,
   ReadSink,
+  SocketOptionAccess,
   StreamHandle,
 } from "./_backend.ts";
 import { nextFd } from "./_fd.ts";
@@ -59,9 +60,18 @@ function settled(ops: Array<Promise<unknown> | null>): Promise<void> {
  * `conn.write()` (which does not copy: the caller leaves the bytes alone
  * until the promise settles).
  */
+/**
+ * The socket a connection layered on a transport (TLS) runs over, as that
+ * transport's `getExtraInfo("socket")` gives it.
+ */
+interface SocketBelow {
+  fileno(): number;
+  setsockopt(level: number, option: number, value: number): void;
+  getsockopt(level: number, option: number): number;
+}
+
 export class ConnStreamHandle implements StreamHandle {
   readonly syncReads = false;
-  readonly options = null;
   #conn: ConnLike;
   #fd = 0;
   #sink: ReadSink | null = null;
@@ -80,7 +90,27 @@ export class ConnStreamHandle implements StreamHandle {
   }
 
   get fd(): number {
-    return this.#fd ||= nextFd();
+    const below = this.#below();
+    return below !== undefined ? below.fileno() : this.#fd ||= nextFd();
+  }
+
+  /** The options of the socket underneath a layered connection, else null. */
+  get options(): SocketOptionAccess | null {
+    const below = this.#below();
+    if (below === undefined) return null;
+    return {
+      set: (level, option, value) => {
+        if (typeof value !== "number") {
+          throw new TypeError("Only integer options reach a TLS socket");
+        }
+        below.setsockopt(level, option, value);
+      },
+      get: (level, option) => below.getsockopt(level, option),
+    };
+  }
+
+  #below(): SocketBelow | undefined {
+    return (this.#conn as { socketBelow?: SocketBelow }).socketBelow;
   }
 
   /** The connection (for `getExtraInfo("conn")`). */

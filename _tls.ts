@@ -523,6 +523,11 @@ class NodeTlsConn {
    * that never reads cannot hold the socket: it is aborted after
    * SHUTDOWN_TIMEOUT.
    */
+  /** The plaintext transport's socket (its descriptor and options). */
+  get socketBelow(): unknown {
+    return this.#raw.getExtraInfo("socket");
+  }
+
   /**
    * After `close()`: settles once the plaintext transport is gone, so the
    * TLS transport's `connectionLost` never comes before its socket closed.

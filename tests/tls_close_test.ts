@@ -19,7 +19,7 @@ import {
   type StreamWriter,
   type Transport,
 } from "../mod.ts";
-import { bytesEqual, pattern } from "./_helpers.ts";
+import { bytesEqual, nativeBackendTest, pattern } from "./_helpers.ts";
 import { CA, encoder, portOf, SERVER, within } from "./_tls_helpers.ts";
 
 const CLIENT_TLS = { caCerts: [CA], serverName: "localhost" };
@@ -234,3 +234,64 @@ for (const where of ["tcp", "unix"] as const) {
     });
   });
 }
+
+nativeBackendTest(
+  "TLS close: the transport's socket is the plaintext socket, and connectionLost comes after it closed, also with no read pending",
+  async () => {
+    // The server writes and closes at once (no read of its own pending).
+    // Its descriptor's identity (the socket inode) is taken at connect;
+    // when connectionLost runs, that socket must be closed (before the fix
+    // it still flushed close_notify, and a test ending there left the
+    // plaintext transport and its timers running).
+    const seen = Promise.withResolvers<string | null>();
+    let link = "";
+    const linkOf = (fd: number) => {
+      try {
+        return Deno.readLinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return null;
+      }
+    };
+    let fd = -1;
+    let sockType = -1;
+    class WriteAndClose extends Protocol {
+      override connectionMade(transport: Transport): void {
+        const socket = transport.getExtraInfo("socket") as {
+          fileno(): number;
+          getsockopt(level: number, option: number): number;
+        };
+        fd = socket.fileno();
+        // A TLS transport's socket is the plaintext socket: SOL_SOCKET
+        // SO_TYPE reads SOCK_STREAM from the kernel.
+        sockType = socket.getsockopt(1, 3);
+        link = linkOf(fd) ?? "";
+        transport.write(encoder.encode("bye\n"));
+        transport.close();
+      }
+      override connectionLost(): void {
+        seen.resolve(linkOf(fd));
+      }
+    }
+    await using server = await createServer(() => new WriteAndClose(), {
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: SERVER_TLS,
+    });
+    const [reader, writer] = await openConnection({
+      hostname: "127.0.0.1",
+      port: portOf(server.addrs[0]),
+      tls: CLIENT_TLS,
+    });
+    assert.equal(new TextDecoder().decode(await reader.read(-1)), "bye\n");
+    const atLost = await within(seen.promise);
+    assert.ok(link.startsWith("socket:"), `fd ${fd} was ${link}`);
+    assert.equal(sockType, 1);
+    assert.notEqual(
+      atLost,
+      link,
+      "the socket was still open at connectionLost",
+    );
+    writer.close();
+    await writer.waitClosed();
+  },
+);
