@@ -5,7 +5,6 @@
 
 import type { Backend } from "./_backend.ts";
 import { denoBackend } from "./_deno_backend.ts";
-import { createNativeBackend } from "./_native_backend.ts";
 import { type Readiness, readinessOf } from "./_readiness.ts";
 
 /** Backends that can be named in `AIONET_BACKEND`, made on first use. */
@@ -15,10 +14,26 @@ const named = new Map<string, () => Backend>([
 ]);
 
 let native: Backend | null = null;
+let makeNative: (() => Backend) | null = null;
+
+/**
+ * Gives the native backend's maker (native.ts does, when imported). Its
+ * modules are loaded only where the native backend may be used: they cost
+ * several MiB of memory at start that a program on Deno's ops would carry.
+ */
+export function provideNativeBackend(make: () => Backend): void {
+  makeNative ??= make;
+}
 
 /** The native backend (one per process); `NotSupported` when it cannot run. */
 export function nativeBackend(): Backend {
-  return native ??= createNativeBackend();
+  if (native !== null) return native;
+  if (makeNative === null) {
+    throw new Deno.errors.NotSupported(
+      "the native backend is not loaded: import @aionet/aionet/native, or set AIONET_BACKEND=native",
+    );
+  }
+  return native = makeNative();
 }
 
 let current: Backend | null = null;
@@ -40,6 +55,14 @@ function requestedBackend(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+// AIONET_BACKEND=native: load the native backend's modules now, so that
+// it is there, synchronously, at first use.
+if (requestedBackend() === "native") {
+  provideNativeBackend(
+    (await import("./_native_backend.ts")).createNativeBackend,
+  );
 }
 
 /**

@@ -49,13 +49,16 @@
  * @module
  */
 
-import { nativeAvailability } from "./_native_backend.ts";
+import { createNativeBackend, nativeAvailability } from "./_native_backend.ts";
 import {
   currentBackend,
   denoBackend,
   installBackend,
   nativeBackend,
+  provideNativeBackend,
 } from "./_io.ts";
+
+provideNativeBackend(createNativeBackend);
 
 /**
  * Makes the native backend the one every server, connection, datagram
