@@ -144,6 +144,8 @@ class SlowSink extends Protocol {
   #unconsumed = 0;
   #paused = false;
   readonly done = Promise.withResolvers<Uint8Array>();
+  /** Resolves at connectionLost (the connection and its socket are gone). */
+  readonly lost = Promise.withResolvers<void>();
   /** Bytes to send once connected, then close. */
   constructor(readonly send?: Uint8Array) {
     super();
@@ -182,6 +184,7 @@ class SlowSink extends Protocol {
   }
   override connectionLost(exc: Error | null): void {
     this.done.reject(exc ?? new Error("lost before EOF"));
+    this.lost.resolve();
   }
 }
 
@@ -225,6 +228,9 @@ for (const where of ["tcp", "unix"] as const) {
           const data = await within(reader.done.promise);
           assert.equal(data.length, payload.length, direction);
           assert.ok(bytesEqual(data, payload), `${direction}: bytes differ`);
+          // The client's own close (close_notify, then its socket) ends
+          // the test, not only the server's side.
+          await within(client.lost.promise);
         } finally {
           server.close();
           server.abortClients();
