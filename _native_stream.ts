@@ -131,15 +131,10 @@ export class NativeStreamHandle implements StreamHandle, Pollable {
     if (this.#pendingWrite !== null) {
       throw new Deno.errors.Busy("A write is already in flight on this socket");
     }
-    const length = data.length < MAX_IO ? data.length : MAX_IO;
-    if (length === 0) return 0;
-    for (;;) {
-      const n = sys.send(this.fd, data, writeSize(length), SEND_FLAGS);
-      if (n > 0) return n;
-      const code = errno();
-      if (code === EAGAIN) break;
-      if (code !== EINTR) throw osError(code);
-    }
+    if (data.length === 0) return 0;
+    const n = this.#send(data);
+    if (n > 0) return n;
+    if (n < 0) throw osError(-n);
     this.#pendingWrite = data;
     const { promise, resolve, reject } = Promise.withResolvers<number>();
     // Rejected by close() if the caller went away meanwhile: not unhandled.
@@ -156,16 +151,10 @@ export class NativeStreamHandle implements StreamHandle, Pollable {
    */
   trySend(data: Uint8Array): number {
     if (this.#closed !== null) throw closedError();
-    if (this.#pendingWrite !== null) return 0;
-    const length = data.length < MAX_IO ? data.length : MAX_IO;
-    if (length === 0) return 0;
-    for (;;) {
-      const n = sys.send(this.fd, data, writeSize(length), SEND_FLAGS);
-      if (n >= 0) return n;
-      const code = errno();
-      if (code === EAGAIN) return 0;
-      if (code !== EINTR) throw osError(code);
-    }
+    if (this.#pendingWrite !== null || data.length === 0) return 0;
+    const n = this.#send(data);
+    if (n < 0) throw osError(-n);
+    return n;
   }
 
   shutdownWrite(): Promise<void> {
@@ -276,19 +265,24 @@ export class NativeStreamHandle implements StreamHandle, Pollable {
     if (this.#closed === null) this.#interest();
   }
 
-  #flushWrite(): void {
-    const data = this.#pendingWrite!;
+  /**
+   * One `send` of a non-empty prefix of `data` (retried on EINTR): the
+   * bytes sent, 0 when the kernel would block, or -errno.
+   */
+  #send(data: Uint8Array): number {
     const length = data.length < MAX_IO ? data.length : MAX_IO;
-    let n: number;
     for (;;) {
-      n = sys.send(this.fd, data, writeSize(length), SEND_FLAGS);
-      if (n > 0) break;
+      const n = sys.send(this.fd, data, writeSize(length), SEND_FLAGS);
+      if (n > 0) return n;
       const code = errno();
-      if (code === EAGAIN) return;
-      if (code === EINTR) continue;
-      n = -code;
-      break;
+      if (code === EAGAIN) return 0;
+      if (code !== EINTR) return -code;
     }
+  }
+
+  #flushWrite(): void {
+    const n = this.#send(this.#pendingWrite!);
+    if (n === 0) return;
     const resolve = this.#writeResolve!;
     const reject = this.#writeReject!;
     this.#pendingWrite = null;
