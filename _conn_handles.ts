@@ -29,10 +29,27 @@ export const UNIX_RECEIVE_UNSUPPORTED =
   "Deno cannot send on a unixpacket socket while a receive is pending (the send fails with Busy: Socket already in use), and a bound endpoint always has a receive pending. An unbound endpoint (remoteAddr: { path } without path) can send";
 
 /** What a stream handle needs of a connection: a Deno.Conn's shape. */
-export type ConnLike = Pick<
-  Deno.Conn,
-  "read" | "write" | "closeWrite" | "close" | "localAddr" | "remoteAddr"
->;
+export type ConnLike =
+  & Pick<
+    Deno.Conn,
+    "read" | "write" | "closeWrite" | "close" | "localAddr" | "remoteAddr"
+  >
+  & {
+    /**
+     * A connection layered on a transport (TLS): that transport's socket,
+     * as its `getExtraInfo("socket")` gives it.
+     */
+    readonly socketBelow?: SocketBelow;
+    /** A layered connection: settles once the transport below is gone. */
+    readonly gone?: Promise<void>;
+  };
+
+/** The socket under a layered connection (a `TransportSocket`'s shape). */
+export interface SocketBelow {
+  fileno(): number;
+  setsockopt(level: number, option: number, value: number): void;
+  getsockopt(level: number, option: number): number;
+}
 
 /** A read that completed while reading was stopped, held for the restart. */
 type HeldRead =
@@ -60,16 +77,6 @@ function settled(ops: Array<Promise<unknown> | null>): Promise<void> {
  * `conn.write()` (which does not copy: the caller leaves the bytes alone
  * until the promise settles).
  */
-/**
- * The socket a connection layered on a transport (TLS) runs over, as that
- * transport's `getExtraInfo("socket")` gives it.
- */
-interface SocketBelow {
-  fileno(): number;
-  setsockopt(level: number, option: number, value: number): void;
-  getsockopt(level: number, option: number): number;
-}
-
 export class ConnStreamHandle implements StreamHandle {
   readonly syncReads = false;
   #conn: ConnLike;
@@ -110,7 +117,7 @@ export class ConnStreamHandle implements StreamHandle {
   }
 
   #below(): SocketBelow | undefined {
-    return (this.#conn as { socketBelow?: SocketBelow }).socketBelow;
+    return this.#conn.socketBelow;
   }
 
   /** The connection (for `getExtraInfo("conn")`). */
@@ -188,7 +195,7 @@ export class ConnStreamHandle implements StreamHandle {
     closeQuietly(this.#conn);
     // A connection layered on a transport (TLS) is gone only once that
     // transport is.
-    const gone = (this.#conn as { gone?: Promise<void> }).gone ?? null;
+    const gone = this.#conn.gone ?? null;
     return this.#closed = settled([this.#readOp, this.#writeOp, gone]);
   }
 

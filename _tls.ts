@@ -21,6 +21,7 @@ import type { X509Certificate } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { type BaseProtocol, Protocol } from "./protocols.ts";
 import { peerClosedWrite, type StreamTransport } from "./_stream_transport.ts";
+import type { SocketBelow } from "./_conn_handles.ts";
 import type {
   ClientTlsSettings,
   ServerTlsSettings,
@@ -516,16 +517,9 @@ class NodeTlsConn {
     );
   }
 
-  /**
-   * Sends close_notify; the plaintext transport then flushes and closes
-   * (RawPipe's `final`). A pending read settles only once the socket is
-   * closed, so the TLS transport's `connectionLost` comes after it. A peer
-   * that never reads cannot hold the socket: it is aborted after
-   * SHUTDOWN_TIMEOUT.
-   */
   /** The plaintext transport's socket (its descriptor and options). */
-  get socketBelow(): unknown {
-    return this.#raw.getExtraInfo("socket");
+  get socketBelow(): SocketBelow {
+    return this.#raw.getExtraInfo("socket") as SocketBelow;
   }
 
   /**
@@ -536,6 +530,13 @@ class NodeTlsConn {
     return this.#pipe.lost;
   }
 
+  /**
+   * Sends close_notify; the plaintext transport then flushes and closes
+   * (RawPipe's `final`). A pending read settles only once the socket is
+   * closed, so the TLS transport's `connectionLost` comes after it. A peer
+   * that never reads cannot hold the socket: it is aborted after
+   * SHUTDOWN_TIMEOUT.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
