@@ -193,8 +193,8 @@ export class StreamTransport implements Transport {
   #pending = new CoalescingBuffer();
   #inflightRemaining = 0;
   #writing = false;
-  /** The handle's synchronous send, where the backend has one. */
-  #trySend: ((data: Uint8Array) => number) | undefined;
+  /** Whether the handle sends synchronously (`trySend`, native). */
+  #sendsAtOnce = false;
   /** `#flush` bound once: write() schedules it without a new closure. */
   #flushTask = () => void this.#flush();
   #flow = new WriteFlow((message, exception) =>
@@ -216,7 +216,7 @@ export class StreamTransport implements Transport {
     } = checkOptions(options);
     this.#handle = StreamTransport.#pendingHandle ?? new ConnStreamHandle(conn);
     StreamTransport.#pendingHandle = null;
-    this.#trySend = this.#handle.trySend;
+    this.#sendsAtOnce = this.#handle.trySend !== undefined;
     this.#protocol = protocol;
     this.#loop = loop ?? currentLoop();
     this.#unclosed = watchUnclosed(this.#loop, this, "transport");
@@ -317,12 +317,12 @@ export class StreamTransport implements Transport {
     this.#checkWritable();
     const length = data.length;
     if (length === 0) return;
-    if (!this.#writing && this.#trySend !== undefined) {
+    if (this.#sendsAtOnce && !this.#writing) {
       // Nothing queued on a backend that writes synchronously: send now,
       // as asyncio does, and queue only what the kernel did not take.
       let sent: number;
       try {
-        sent = this.#trySend.call(this.#handle, data);
+        sent = this.#handle.trySend!(data);
       } catch (error) {
         this.#fatal(error, "Fatal write error on transport");
         return;

@@ -284,10 +284,10 @@ export class EventLoop implements LoopCore {
    * meanwhile. If `stop()` was called before, it returns after one turn.
    */
   runForever(): Promise<void> {
-    if (this.#closed) {
-      return Promise.reject(
-        new Deno.errors.BadResource("The event loop is closed"),
-      );
+    try {
+      this.#checkOpen();
+    } catch (error) {
+      return Promise.reject(error);
     }
     return this.#run.runForever();
   }
