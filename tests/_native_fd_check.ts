@@ -11,6 +11,7 @@ import type { Backend, StreamHandle } from "../_backend.ts";
 import { createNativeBackend, nativeAvailability } from "../_native_backend.ts";
 import { errno, openLibc, osError, sys } from "../_native_libc.ts";
 import { poller } from "../_native_poller.ts";
+import { activeBackend, install, uninstall } from "../native.ts";
 
 const availability = nativeAvailability();
 
@@ -21,6 +22,25 @@ const availability = nativeAvailability();
 export const nativeUnavailable: string | null = availability.available
   ? null
   : availability.reason;
+
+/**
+ * Runs `fn` with `name` as the backend new objects use (native.ts's
+ * `install()`/`uninstall()`), then restores the one before.
+ */
+export async function withBackend(
+  name: "native" | "deno",
+  fn: () => Promise<void>,
+): Promise<void> {
+  const before = activeBackend();
+  if (name === "native") install();
+  else uninstall();
+  try {
+    await fn();
+  } finally {
+    if (before === "native") install();
+    else uninstall();
+  }
+}
 
 /** The native backend (made once; loads libc and the poller). */
 export const backend: Backend = nativeUnavailable === null

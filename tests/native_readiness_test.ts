@@ -4,7 +4,6 @@
 // asyncio's selector loop.
 
 import assert from "node:assert/strict";
-import { activeBackend, install, uninstall } from "../native.ts";
 import { DefaultSelector, EVENT_READ, EVENT_WRITE } from "../selectors.ts";
 import { EventLoop } from "../events.ts";
 import { socketpair } from "../sockets.ts";
@@ -14,24 +13,14 @@ import {
   rawPipe,
   rawRead,
   rawWrite,
+  withBackend,
 } from "./_native_fd_check.ts";
 import { withTimeout } from "./_helpers.ts";
-
-/** Runs `body` with the native backend installed, restoring what was. */
-async function onNative(body: () => Promise<void>): Promise<void> {
-  const before = activeBackend();
-  install();
-  try {
-    await body();
-  } finally {
-    if (before === "deno") uninstall();
-  }
-}
 
 nativeTest(
   "native readiness: a selector watches a pipe: nothing ready, then readable, then writable",
   () =>
-    onNative(async () => {
+    withBackend("native", async () => {
       const [readFd, writeFd] = rawPipe();
       using selector = new DefaultSelector();
       try {
@@ -65,7 +54,7 @@ nativeTest(
 nativeTest(
   "native readiness: loop.addReader on a pipe fires while readable, stops when removed",
   () =>
-    onNative(async () => {
+    withBackend("native", async () => {
       const [readFd, writeFd] = rawPipe();
       using loop = new EventLoop();
       try {
@@ -98,7 +87,7 @@ nativeTest(
 nativeTest(
   "native readiness: a selector on a socket pair sees writable at once and readable only after a send",
   () =>
-    onNative(async () => {
+    withBackend("native", async () => {
       const [a, b] = socketpair();
       using selector = new DefaultSelector();
       try {
@@ -118,15 +107,11 @@ nativeTest(
     }),
 );
 
-Deno.test("Deno backend: watching a raw descriptor number is refused (no real descriptors there)", () => {
-  const before = activeBackend();
-  uninstall();
-  try {
+Deno.test("Deno backend: watching a raw descriptor number is refused (no real descriptors there)", () =>
+  withBackend("deno", () => {
     using selector = new DefaultSelector();
     assert.throws(() => selector.register(0, EVENT_READ), RangeError);
     using loop = new EventLoop();
     assert.throws(() => loop.addReader(0, () => {}), TypeError);
-  } finally {
-    if (before === "native") install();
-  }
-});
+    return Promise.resolve();
+  }));

@@ -7,7 +7,6 @@
 // descriptor is left open (nativeTest checks /proc/self/fd).
 
 import assert from "node:assert/strict";
-import { activeBackend, install, uninstall } from "../native.ts";
 import { Protocol } from "../protocols.ts";
 import {
   createConnection,
@@ -15,7 +14,7 @@ import {
   type Transport,
 } from "../transports.ts";
 import { bytesEqual, concat, pattern, Prng, withTimeout } from "./_helpers.ts";
-import { nativeTest } from "./_native_fd_check.ts";
+import { nativeTest, withBackend } from "./_native_fd_check.ts";
 
 /** Echoes every byte; at EOF closes once what is left is written. */
 class Echo extends Protocol {
@@ -184,22 +183,10 @@ async function stress(): Promise<void> {
 
 nativeTest(
   "native stress: 80 concurrent connections with random writes, pauses, half-closes and resets lose nothing",
-  async () => {
-    install();
-    try {
-      await stress();
-    } finally {
-      uninstall();
-    }
-  },
+  () => withBackend("native", stress),
 );
 
-Deno.test("stress on the Deno backend: the same 80 connections lose nothing", async () => {
-  const before = activeBackend();
-  uninstall();
-  try {
-    await stress();
-  } finally {
-    if (before === "native") install();
-  }
-});
+Deno.test(
+  "stress on the Deno backend: the same 80 connections lose nothing",
+  () => withBackend("deno", stress),
+);

@@ -4,7 +4,6 @@
 // descriptors.
 
 import assert from "node:assert/strict";
-import { activeBackend, install, uninstall } from "../native.ts";
 import { createUnixServer, type Transport } from "../transports.ts";
 import {
   encode,
@@ -13,23 +12,12 @@ import {
   withTimeout,
   writeAll,
 } from "./_helpers.ts";
-import { nativeTest } from "./_native_fd_check.ts";
-
-/** Runs `fn` with the native backend installed, then restores the one before. */
-async function withNative(fn: () => Promise<void>): Promise<void> {
-  const before = activeBackend();
-  install();
-  try {
-    await fn();
-  } finally {
-    if (before !== "native") uninstall();
-  }
-}
+import { nativeTest, withBackend } from "./_native_fd_check.ts";
 
 nativeTest(
   "a read takes what the kernel holds (up to 256 KiB) in one dataReceived; a small message stays small",
   () =>
-    withNative(async () => {
+    withBackend("native", async () => {
       // The Deno backend's reads start at 4 KiB and grow while they fill
       // (transports_test.ts); a native read is synchronous and takes what
       // is there, so a connection needs no warm-up for large messages.

@@ -634,8 +634,16 @@ Deno.test("UDP: sendTo/recvFrom, truncation, WouldBlock and SO_BROADCAST", async
     a.setsockopt(SOL_SOCKET, SO_BROADCAST, 0);
     assert.equal(a.getsockopt(SOL_SOCKET, SO_BROADCAST), 0);
   }
-  // Bad input on either backend (the kernel would say EMSGSIZE).
+  // Bad input on either backend (the kernel would say EMSGSIZE): IPv4's
+  // largest datagram is 65,507 bytes, IPv6's 65,527.
   assert.throws(() => a.sendTo(new Uint8Array(70_000), bAddr), RangeError);
+  assert.throws(() => a.sendTo(new Uint8Array(65_508), bAddr), RangeError);
+  assert.equal(a.sendTo(new Uint8Array(65_507).fill(7), bAddr), 65_507);
+  const largest = await withTimeout(loop.sockRecv(b, 70_000));
+  assert.equal(largest.length, 65_507);
+  using v6 = socket(AF_INET6, SOCK_DGRAM);
+  const v6Peer = { transport: "udp" as const, hostname: "::1", port: 9 };
+  assert.throws(() => v6.sendTo(new Uint8Array(65_528), v6Peer), RangeError);
   assert.throws(() => a.send(encode("x")), Deno.errors.NotConnected);
   assert.throws(() => a.listen(), Deno.errors.NotSupported);
   closeAll(a, b);
