@@ -146,6 +146,7 @@ function layerOf(name: string): number | undefined {
 interface InfoModule {
   specifier: string;
   dependencies?: Array<{
+    isDynamic?: boolean;
     code?: { specifier?: string };
     type?: { specifier?: string };
   }>;
@@ -258,4 +259,39 @@ Deno.test("architecture: Deno's socket calls live in the Deno backend alone", ()
       `_deno_backend.ts calls Deno.${fn}`,
     );
   }
+});
+
+Deno.test("architecture: the public modules but native.ts do not load the native backend statically", async () => {
+  // It costs several MiB at start; _io.ts imports it dynamically, only
+  // under AIONET_BACKEND=native, and native.ts provides it when imported.
+  const loaded: string[] = [];
+  for (const entry of ["mod.ts", "transports.ts", "streams.ts", "sockets.ts"]) {
+    const { code, out } = await deno(["info", "--json", entry]);
+    assert.equal(code, 0, out.slice(0, 200));
+    const info = JSON.parse(out) as {
+      roots: string[];
+      modules: InfoModule[];
+    };
+    const edges = new Map(info.modules.map((m) => [
+      m.specifier,
+      (m.dependencies ?? []).filter((d) => !d.isDynamic)
+        .map((d) => d.code?.specifier)
+        .filter((s): s is string => s !== undefined),
+    ]));
+    // Every module the entry reaches through static imports.
+    const seen = new Set(info.roots);
+    const queue = [...info.roots];
+    while (queue.length > 0) {
+      for (const next of edges.get(queue.pop()!) ?? []) {
+        if (seen.has(next)) continue;
+        seen.add(next);
+        queue.push(next);
+      }
+    }
+    for (const specifier of seen) {
+      const name = specifier.slice(specifier.lastIndexOf("/") + 1);
+      if (name.startsWith("_native_")) loaded.push(`${entry} -> ${name}`);
+    }
+  }
+  assert.deepEqual(loaded, []);
 });
