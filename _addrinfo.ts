@@ -2,7 +2,7 @@
 // node:dns, which uses the system resolver (so /etc/hosts is honoured).
 
 import { ipVersion } from "./_ip.ts";
-import { checkOptions, describe } from "./_validate.ts";
+import { checkKnownOptions, describe } from "./_validate.ts";
 
 const AF_UNSPEC = 0;
 const AF_INET = 2;
@@ -127,7 +127,7 @@ export async function getAddrInfo(
     type = 0,
     proto = 0,
     flags = 0,
-  } = checkOptions(options);
+  } = checkKnownOptions(options, ["family", "type", "proto", "flags"]);
   const portNumber = resolvePort(port);
   if (![AF_UNSPEC, AF_INET, AF_INET6].includes(family)) {
     throw new Deno.errors.NotSupported(

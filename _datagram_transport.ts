@@ -10,7 +10,7 @@ import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import { reportError } from "./_transport_common.ts";
 import type { DatagramAddress, DatagramTransport } from "./_transport_types.ts";
 import { socketView } from "./_transport_socket.ts";
-import { type FlowControlled, WriteFlow } from "./_write_flow.ts";
+import { type FlowControlled, LIMIT_KEYS, WriteFlow } from "./_write_flow.ts";
 import { toError } from "./_errno.ts";
 import {
   debugActive,
@@ -22,8 +22,8 @@ import {
 import { canonicalIp } from "./_ip.ts";
 import {
   assertBytes,
+  checkKnownOptions,
   checkNumber,
-  checkOptions,
   checkPort,
   checkString,
   describe,
@@ -184,8 +184,9 @@ export class DatagramConnTransport implements DatagramTransport {
     protocol: BaseProtocol,
     options?: DatagramConnTransportOptions,
   ) {
-    const { remoteAddr, remoteHostname, loop, extra = {} } = checkOptions(
+    const { remoteAddr, remoteHostname, loop, extra = {} } = checkKnownOptions(
       options,
+      ["remoteAddr", "remoteHostname", "loop", "extra"],
     );
     let handle = DatagramConnTransport.#pendingHandle;
     DatagramConnTransport.#pendingHandle = null;
@@ -337,7 +338,7 @@ export class DatagramConnTransport implements DatagramTransport {
    */
   setWriteBufferLimits(limits?: { high?: number; low?: number }): void {
     // Stricter than the stream transports: finite numbers only.
-    const { high, low } = checkOptions(limits, "limits");
+    const { high, low } = checkKnownOptions(limits, LIMIT_KEYS, "limits");
     if (high !== undefined) checkNumber(high, "high mark");
     if (low !== undefined) checkNumber(low, "low mark");
     this.#flow.setLimits(limits);

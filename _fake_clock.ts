@@ -3,7 +3,7 @@
 
 import { setImmediate } from "node:timers";
 import { type EventLoop, getEventLoop, TimerHandle } from "./events.ts";
-import { checkFunction, checkOptions, describe } from "./_validate.ts";
+import { checkFunction, checkKnownOptions, describe } from "./_validate.ts";
 
 /** The most timers one `advance`/`runAll` runs before it gives up. */
 const MAX_TIMERS = 100_000;
@@ -131,7 +131,7 @@ export class FakeClock implements Clock {
    * ```
    */
   constructor(options?: FakeClockOptions) {
-    const { start = 0, loop } = checkOptions(options);
+    const { start = 0, loop } = checkKnownOptions(options, ["start", "loop"]);
     checkTime(start, "start time");
     if (!Number.isFinite(start)) {
       throw new RangeError(`The start time must be finite, got ${start}`);
@@ -423,6 +423,7 @@ export async function withFakeClock<T>(
 ): Promise<T> {
   checkFunction(fn, "function");
   const clock = new FakeClock(options);
+  // The constructor checked the options.
   using _installed = clock.install(options?.loop ?? getEventLoop());
   return await fn(clock);
 }

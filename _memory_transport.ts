@@ -7,7 +7,7 @@
 
 import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
 import { currentLoop, type LoopCore } from "./_loop_core.ts";
-import { assertBytes, checkOptions, describe } from "./_validate.ts";
+import { assertBytes, checkKnownOptions, describe } from "./_validate.ts";
 import type { Transport } from "./_transport_types.ts";
 import { toError } from "./_errno.ts";
 import { WriteFlow } from "./_write_flow.ts";
@@ -625,7 +625,14 @@ export function createTransportPair(
     socketBufferSize,
     readSize,
     canWriteEof = true,
-  } = checkOptions(options);
+  } = checkKnownOptions(options, [
+    "loop",
+    "addrA",
+    "addrB",
+    "socketBufferSize",
+    "readSize",
+    "canWriteEof",
+  ]);
   checkAddr(addrA, "addrA");
   checkAddr(addrB, "addrB");
   const capacity = checkSize(

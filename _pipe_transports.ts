@@ -11,7 +11,7 @@ import type { ReadTransport, WriteTransport } from "./_transport_types.ts";
 import {
   assertBytes,
   checkFunction,
-  checkOptions,
+  checkKnownOptions,
   describe,
 } from "./_validate.ts";
 import { toError } from "./_errno.ts";
@@ -74,7 +74,7 @@ export class ReadPipeTransport implements ReadTransport {
     protocol: BaseProtocol,
     options?: PipeTransportOptions,
   ) {
-    const { loop, extra = {} } = checkOptions(options);
+    const { loop, extra = {} } = checkKnownOptions(options, ["loop", "extra"]);
     this.#stream = stream;
     this.#protocol = protocol;
     this.#loop = loop ?? currentLoop();
@@ -302,7 +302,7 @@ export class WritePipeTransport implements WriteTransport {
     protocol: BaseProtocol,
     options?: PipeTransportOptions,
   ) {
-    const { loop, extra = {} } = checkOptions(options);
+    const { loop, extra = {} } = checkKnownOptions(options, ["loop", "extra"]);
     this.#stream = stream;
     this.#writer = stream.getWriter();
     this.#protocol = protocol;

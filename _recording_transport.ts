@@ -4,7 +4,12 @@
 import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
 import { Protocol as PlainProtocol } from "./protocols.ts";
 import { currentLoop, type LoopCore } from "./_loop_core.ts";
-import { assertBytes, checkOptions, describe } from "./_validate.ts";
+import {
+  assertBytes,
+  checkKnownOptions,
+  checkOptions,
+  describe,
+} from "./_validate.ts";
 import type { Transport } from "./_transport_types.ts";
 import { toError } from "./_errno.ts";
 import { WriteFlow } from "./_write_flow.ts";
@@ -146,7 +151,13 @@ export class RecordingTransport implements Transport {
       peername = defaultAddrA(),
       extra = {},
       canWriteEof = true,
-    } = checkOptions(options);
+    } = checkKnownOptions(options, [
+      "loop",
+      "sockname",
+      "peername",
+      "extra",
+      "canWriteEof",
+    ]);
     checkAddr(sockname, "sockname");
     checkAddr(peername, "peername");
     checkOptions(extra, "extra");

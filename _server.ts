@@ -10,7 +10,7 @@ import {
   transportOverHandle,
 } from "./_stream_transport.ts";
 import { socketView, type TransportSocket } from "./_transport_socket.ts";
-import { checkNumber, checkOptions } from "./_validate.ts";
+import { checkKnownOptions, checkNumber } from "./_validate.ts";
 import { type UnclosedState, watchUnclosed } from "./_debug.ts";
 
 /** Pause after an accept error (EMFILE and the like), as asyncio does. */
@@ -202,7 +202,7 @@ export class Server {
    */
   async shutdown(options?: { timeout?: number }): Promise<boolean> {
     const timeout = checkNumber(
-      checkOptions(options).timeout ?? 30_000,
+      checkKnownOptions(options, ["timeout"]).timeout ?? 30_000,
       "timeout",
     );
     this.close();

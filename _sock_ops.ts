@@ -16,7 +16,7 @@ import {
 import type { Socket, SocketAddress } from "./_socket.ts";
 import { SO_ERROR, SOCK_STREAM, SOL_SOCKET } from "./_socket_constants.ts";
 import { errorOfErrno } from "./_errno.ts";
-import { assertBytes, checkSignal, describe } from "./_validate.ts";
+import { assertBytes, describe, signalOption } from "./_validate.ts";
 
 /** What a socket operation of the loop accepts last (aionet extension). */
 export interface SockOptions {
@@ -65,7 +65,7 @@ async function retry<T>(
   options: SockOptions | undefined,
 ): Promise<T> {
   const readiness = socketReadiness(sock);
-  const signal = checkSignal(options?.signal);
+  const signal = signalOption(options);
   if (signal?.aborted) throw abortReason(signal);
   for (;;) {
     try {
@@ -131,7 +131,7 @@ export async function sockSendAll(
 ): Promise<void> {
   const readiness = socketReadiness(sock);
   assertBytes(data);
-  const signal = checkSignal(options?.signal);
+  const signal = signalOption(options);
   if (signal?.aborted) throw abortReason(signal);
   const bytes = data.slice();
   let offset = 0;
@@ -166,7 +166,7 @@ export async function sockConnect(
   options?: SockOptions,
 ): Promise<void> {
   const readiness = socketReadiness(sock);
-  const signal = checkSignal(options?.signal);
+  const signal = signalOption(options);
   if (signal?.aborted) throw abortReason(signal);
   try {
     sock.connect(address);

@@ -4,9 +4,9 @@
 import type { ReadTransport } from "./_transport_types.ts";
 import {
   assertBytes,
-  checkOptions,
-  checkSignal,
+  checkKnownOptions,
   describe,
+  signalOption,
 } from "./_validate.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { IncompleteReadError, LimitOverrunError } from "./_stream_errors.ts";
@@ -85,7 +85,7 @@ function checkSize(n: unknown, what: string): number {
 function readSignal(
   options: StreamReadOptions | undefined,
 ): AbortSignal | undefined {
-  return checkSignal(checkOptions(options).signal);
+  return signalOption(options);
 }
 
 function toSeparator(separator: unknown): Uint8Array {
@@ -213,7 +213,7 @@ export class StreamReader {
    * ```
    */
   constructor(options?: StreamReaderOptions) {
-    this.#limit = checkLimit(checkOptions(options).limit);
+    this.#limit = checkLimit(checkKnownOptions(options, ["limit"]).limit);
   }
 
   /** The error set by `setException()` (or the connection's error), or `null`. */

@@ -4,7 +4,7 @@
 
 import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
 import { currentLoop, type LoopCore } from "./_loop_core.ts";
-import { assertBytes, checkOptions } from "./_validate.ts";
+import { assertBytes, checkKnownOptions } from "./_validate.ts";
 import type { Transport } from "./_transport_types.ts";
 import { socketView } from "./_transport_socket.ts";
 import type { ReadSink, StreamHandle } from "./_backend.ts";
@@ -213,7 +213,13 @@ export class StreamTransport implements Transport {
       extra = {},
       onLost,
       callConnectionMade = true,
-    } = checkOptions(options);
+    } = checkKnownOptions(options, [
+      "loop",
+      "canWriteEof",
+      "extra",
+      "onLost",
+      "callConnectionMade",
+    ]);
     this.#handle = StreamTransport.#pendingHandle ?? new ConnStreamHandle(conn);
     StreamTransport.#pendingHandle = null;
     this.#sendsAtOnce = this.#handle.trySend !== undefined;

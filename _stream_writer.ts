@@ -16,9 +16,9 @@ import {
 import { type InspectFn, transportRepr } from "./_stream_repr.ts";
 import {
   assertBytes,
-  checkOptions,
-  checkSignal,
+  checkKnownOptions,
   describe,
+  signalOption,
 } from "./_validate.ts";
 
 interface DrainWaiter {
@@ -187,7 +187,7 @@ export class StreamWriter {
     }
     this.#transport = transport;
     this.#protocol = protocol;
-    this.#reader = checkOptions(options).reader ?? null;
+    this.#reader = checkKnownOptions(options, ["reader"]).reader ?? null;
   }
 
   /** The underlying transport. */
@@ -300,7 +300,7 @@ export class StreamWriter {
    * on a dead connection. `signal` cancels the wait.
    */
   async drain(options?: DrainOptions): Promise<void> {
-    const signal = checkSignal(checkOptions(options).signal);
+    const signal = signalOption(options);
     signal?.throwIfAborted();
     const exc = this.#reader?.exception() ?? null;
     if (exc !== null) throw exc;

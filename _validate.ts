@@ -174,6 +174,20 @@ export function checkSignal(signal: unknown): AbortSignal | undefined {
   return signal;
 }
 
+const SIGNAL_ONLY = ["signal"] as const;
+
+/**
+ * The `signal` of an options bag that takes nothing else (`{ signal }` of
+ * reads, drains and the `sock*` calls): any other key is a `TypeError`
+ * naming it, a `signal` that is not an `AbortSignal` too.
+ */
+export function signalOption(
+  options: { signal?: AbortSignal } | undefined,
+): AbortSignal | undefined {
+  if (options === undefined) return undefined;
+  return checkSignal(checkKnownOptions(options, SIGNAL_ONLY).signal);
+}
+
 /** Throws `NotSupported` naming an option that aionet cannot honour. */
 export function notSupported(feature: string, reason: string): never {
   throw new Deno.errors.NotSupported(`${feature} is not supported: ${reason}`);

@@ -3,7 +3,7 @@
 // coalescing buffer that owns queued bytes.
 
 import type { BaseProtocol } from "./protocols.ts";
-import { checkOptions } from "./_validate.ts";
+import { checkKnownOptions } from "./_validate.ts";
 
 /** The part of a protocol that write flow control calls. */
 export type FlowControlled = Pick<
@@ -15,6 +15,8 @@ export type FlowControlled = Pick<
 export const DEFAULT_HIGH_WATER = 64 * 1024;
 
 /** Write buffers up to this size are kept for reuse after a flush. */
+/** The keys of `setWriteBufferLimits()`'s argument. */
+export const LIMIT_KEYS = ["high", "low"] as const;
 const KEEP_BUFFER = 256 * 1024;
 /** Smallest buffer allocated for queued bytes. */
 const MIN_BUFFER = 4 * 1024;
@@ -50,7 +52,7 @@ export class WriteFlow {
    * `RangeError` unless high ≥ low ≥ 0.
    */
   setLimits(limits: { high?: number; low?: number } | undefined): void {
-    let { high, low } = checkOptions(limits, "limits");
+    let { high, low } = checkKnownOptions(limits, LIMIT_KEYS, "limits");
     for (const [name, value] of [["high", high], ["low", low]] as const) {
       if (value !== undefined && typeof value !== "number") {
         throw new TypeError(`The ${name} mark must be a number`);

@@ -75,7 +75,12 @@ import { SignalHandlers } from "./_signals.ts";
 import { RunState } from "./_run_state.ts";
 import * as sockOps from "./_sock_ops.ts";
 import type { SendfileTransport, SockOptions } from "./_sock_ops.ts";
-import { checkFunction, checkNumber, describe } from "./_validate.ts";
+import {
+  checkFunction,
+  checkKnownOptions,
+  checkNumber,
+  describe,
+} from "./_validate.ts";
 import { activateDebug, debugRequested } from "./_debug.ts";
 
 export { Handle, TimerHandle } from "./_handles.ts";
@@ -252,7 +257,8 @@ export class EventLoop implements LoopCore {
         `A promise (coroutine) is required, got ${describe(coroutine)}`,
       );
     }
-    return new Task(this, coroutine, options?.name);
+    const { name } = checkKnownOptions(options, ["name"]);
+    return new Task(this, coroutine, name);
   }
 
   // ---- running ----
