@@ -10,6 +10,14 @@ class Echo extends BufferedProtocol {
   override connectionMade(transport: Transport): void {
     this.#transport = transport;
   }
+  // Flow control, as a well-behaved asyncio echo: stop reading while the
+  // peer does not take the echo (the raw loop awaits each write the same way).
+  override pauseWriting(): void {
+    this.#transport.pauseReading();
+  }
+  override resumeWriting(): void {
+    this.#transport.resumeReading();
+  }
   override getBuffer(_sizeHint: number): Uint8Array {
     return this.#buffer;
   }

@@ -8,6 +8,14 @@ class Echo extends Protocol {
   override connectionMade(transport: Transport): void {
     this.#transport = transport;
   }
+  // Flow control, as a well-behaved asyncio echo: stop reading while the
+  // peer does not take the echo (the raw loop awaits each write the same way).
+  override pauseWriting(): void {
+    this.#transport.pauseReading();
+  }
+  override resumeWriting(): void {
+    this.#transport.resumeReading();
+  }
   override dataReceived(data: Uint8Array): void {
     this.#transport.write(data);
   }

@@ -27,6 +27,13 @@ class Echo(asyncio.Protocol):
     def data_received(self, data):
         self.transport.write(data)
 
+    # Flow control: stop reading while the peer does not take the echo.
+    def pause_writing(self):
+        self.transport.pause_reading()
+
+    def resume_writing(self):
+        self.transport.resume_reading()
+
 
 async def echo_stream(reader, writer):
     set_nodelay(writer.get_extra_info("socket"))
