@@ -82,6 +82,11 @@ export class FlowControlProtocol extends Protocol {
     return this.#lost;
   }
 
+  /** Neither paused nor lost: a drain has nothing to wait for. */
+  get flowing(): boolean {
+    return !this.#paused && !this.#lost;
+  }
+
   /** Resolves when the connection is closed; rejects with its error. */
   get closed(): Promise<void> {
     return this.#closed.promise;
@@ -108,6 +113,9 @@ export class FlowControlProtocol extends Protocol {
     return promise.finally(() => signal.removeEventListener("abort", onAbort));
   }
 }
+
+/** What `drain()` returns when there is nothing to wait for. */
+const RESOLVED: Promise<void> = Promise.resolve();
 
 function connectionLostError(): Error {
   return new Deno.errors.ConnectionReset("Connection lost");
@@ -299,7 +307,20 @@ export class StreamWriter {
    * `Deno.errors.ConnectionReset` if it closed cleanly): it never resolves
    * on a dead connection. `signal` cancels the wait.
    */
-  async drain(options?: DrainOptions): Promise<void> {
+  drain(options?: DrainOptions): Promise<void> {
+    // The usual case, nothing to wait for: resolved at once, without an
+    // async call per write (an echo loop drains after every write).
+    if (
+      options === undefined && this.#protocol.flowing &&
+      !this.#transport.isClosing() &&
+      (this.#reader === null || this.#reader.exception() === null)
+    ) {
+      return RESOLVED;
+    }
+    return this.#drain(options);
+  }
+
+  async #drain(options: DrainOptions | undefined): Promise<void> {
     const signal = signalOption(options);
     signal?.throwIfAborted();
     const exc = this.#reader?.exception() ?? null;
