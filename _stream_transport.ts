@@ -47,22 +47,27 @@ const POOL_MAX = 4 * 1024;
 /** Size of each shared pool buffer (Node's Buffer pool works the same way). */
 const POOL_SIZE = 64 * 1024;
 
-let pool = new Uint8Array(POOL_SIZE);
+let pool = new ArrayBuffer(POOL_SIZE);
 let poolOffset = 0;
 
 /**
- * A copy of `source` in a view of the shared pool: small reads cost no
- * ArrayBuffer of their own. A protocol that keeps such a view keeps the
- * pool buffer alive, never shares bytes with another view.
+ * A copy of the first `n` bytes of `source` in a view of the shared pool:
+ * small reads cost no ArrayBuffer of their own. A protocol that keeps such
+ * a view keeps the pool buffer alive, never shares bytes with another view.
+ * Views are made with the constructor (`subarray()` costs half as much
+ * again, bench/RESULTS.md "Run H").
  */
-function copyToPool(source: Uint8Array): Uint8Array {
-  const n = source.length;
+function copyToPool(source: Uint8Array, n: number): Uint8Array {
   if (POOL_SIZE - poolOffset < n) {
-    pool = new Uint8Array(POOL_SIZE);
+    pool = new ArrayBuffer(POOL_SIZE);
     poolOffset = 0;
   }
-  const view = pool.subarray(poolOffset, poolOffset + n);
-  view.set(source);
+  const view = new Uint8Array(pool, poolOffset, n);
+  view.set(
+    n === source.length
+      ? source
+      : new Uint8Array(source.buffer, source.byteOffset, n),
+  );
   poolOffset = (poolOffset + n + 7) & ~7;
   return view;
 }
@@ -583,7 +588,7 @@ export class StreamTransport implements Transport {
         this.#slab = this.#readBuffer = null;
         this.#readSize = FIRST_READ_SIZE;
       }
-      return copyToPool(buffer.subarray(0, n));
+      return copyToPool(buffer, n);
     }
     if (this.#slab !== null) {
       // Back to back, unaligned: a StreamReader joins adjacent chunks.
@@ -604,7 +609,7 @@ export class StreamTransport implements Transport {
    * copy (a small read turns it back, see `#takeRead`).
    */
   #takeScratch(buffer: Uint8Array, n: number): Uint8Array {
-    if (n <= POOL_MAX) return copyToPool(buffer.subarray(0, n));
+    if (n <= POOL_MAX) return copyToPool(buffer, n);
     this.#readSize = SLAB_SIZE;
     return buffer.slice(0, n);
   }
