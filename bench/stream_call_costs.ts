@@ -4,12 +4,14 @@
 // be compared in one sitting (`git worktree add /tmp/old <commit>`).
 //
 // - `await writer.drain()` with nothing to wait for (the usual case);
+// - `reader.read()` on an empty reader, then `feedData()` wakes it;
 // - `writer.write()` then `await reader.read(65536)` on the other end of a
 //   memory pair (testing.ts), one byte at a time.
 // Medians of 5 runs of 200,000 calls, ns per call.
 
 const root = Deno.args[0] ?? new URL("..", import.meta.url).pathname;
 const { createStreamPair } = await import(`${root}/testing.ts`);
+const { StreamReader } = await import(`${root}/streams.ts`);
 
 const N = 200_000;
 const RUNS = 5;
@@ -30,6 +32,15 @@ const byte = new Uint8Array(1);
 
 await time("await writer.drain()", async () => {
   for (let i = 0; i < N; i++) await writerA.drain();
+});
+await time("read() that waits, then feedData()", async () => {
+  const reader = new StreamReader();
+  const chunk = new Uint8Array(16);
+  for (let i = 0; i < N; i++) {
+    const read = reader.read(100);
+    reader.feedData(chunk);
+    await read;
+  }
 });
 await time("write + read across the pair", async () => {
   for (let i = 0; i < N; i++) {
