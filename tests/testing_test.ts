@@ -722,6 +722,21 @@ Deno.test("streams: drain() rejects once the connection breaks", async () => {
   await assert.rejects(other.waitClosed(), Deno.errors.ConnectionReset);
 });
 
+Deno.test("streams: drain() on a flowing connection resolves, and throws the reader's error once it has one", async () => {
+  const [[reader, writer], [otherReader, other]] = createStreamPair();
+  // Not paused, not closing: nothing to wait for.
+  await withTimeout(writer.drain());
+  const boom = new Error("boom");
+  reader.setException(boom);
+  // Still flowing, but the reader failed: drain() says so (asyncio).
+  await assert.rejects(writer.drain(), (error) => error === boom);
+  writer.close();
+  other.close();
+  assert.equal((await otherReader.read()).length, 0);
+  await writer.waitClosed();
+  await other.waitClosed();
+});
+
 Deno.test("streams: openMemoryConnection runs a startServer handler", async () => {
   let peer: unknown;
   async function upper(reader: StreamReader, writer: StreamWriter) {
