@@ -4,16 +4,21 @@
 // are packed into a shared store so that data fed a byte at a time does not
 // become a chunk per byte, and a chunk that continues the last one in memory
 // (consecutive reads into one slab) lengthens it. A read that fits in the
-// first chunk gets a view of it (no copy); only a read that spans chunks
-// copies, and only what it returns. Bytes are never written twice, so views
-// handed out stay valid.
+// first chunk gets a view of it (no copy), or a copy in the shared pool when
+// it is short; only a read that spans chunks copies, and only what it
+// returns. Bytes are never written twice, so views handed out stay valid.
+
+import { copyToPool, POOL_MAX, poolSpace } from "./_byte_pool.ts";
 
 const EMPTY = new Uint8Array(0);
 /** Chunks shorter than this are packed into a shared store. */
 const SMALL = 512;
 /** Size of a store for small chunks. */
 const STORE_SIZE = 4096;
-/** A result this short copied out of a larger chunk (not to pin the chunk). */
+/**
+ * A result this short is copied out of a larger chunk (not to pin the
+ * chunk), into the shared pool (`_byte_pool.ts`).
+ */
 const COPY_BELOW = 4096;
 
 export class ByteQueue {
@@ -108,14 +113,14 @@ export class ByteQueue {
       if (n === available) {
         result = offset === 0 ? first : first.subarray(offset);
       } else if (n < COPY_BELOW) {
-        result = first.slice(offset, offset + n);
+        result = copyToPool(first, offset, n);
       } else {
         result = first.subarray(offset, offset + n);
       }
       this.#advance(n);
       return result;
     }
-    const result = new Uint8Array(n);
+    const result = n <= POOL_MAX ? poolSpace(n) : new Uint8Array(n);
     let filled = 0;
     while (filled < n) {
       const chunk = chunks[this.#head];

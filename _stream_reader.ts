@@ -159,6 +159,11 @@ export function feedOwnedData(reader: StreamReader, data: Uint8Array): void {
  * When more than 2 × `limit` bytes are buffered the reader pauses its
  * transport, and resumes it once reads bring the buffer down to `limit`.
  *
+ * The caller owns what a read returns: nothing else writes to it. Short
+ * results (under 4 KiB, a line say) are views of a shared pool buffer, as
+ * Node's `Buffer` pool: use the array itself, not its `buffer`, which holds
+ * other reads' bytes too.
+ *
  * `Deno.inspect(reader)` (and `console.log`) shows the live state as
  * asyncio's `repr()` does: `<StreamReader 12 bytes eof limit=1024
  * waiter=<pending read> exception=… transport=<…> paused>`.
@@ -306,7 +311,37 @@ export class StreamReader {
    * asyncio, the buffer is then cut through the newline if one was found,
    * or emptied otherwise.
    */
-  async readLine(options?: StreamReadOptions): Promise<Uint8Array> {
+  readLine(options?: StreamReadOptions): Promise<Uint8Array> {
+    // A whole line already buffered: no async call (line protocols read
+    // many lines out of one chunk).
+    if (
+      options === undefined && this.#exception === null &&
+      this.#readable === null
+    ) {
+      const line = this.#takeBufferedLine();
+      if (line !== null) return Promise.resolve(line);
+    }
+    return this.#readLine(options);
+  }
+
+  /**
+   * The first line in the buffer, taken, if it is there whole and within
+   * `limit` (what `#readUntil` would return at once); otherwise null and
+   * nothing is consumed.
+   */
+  #takeBufferedLine(): Uint8Array | null {
+    const buffer = this.#buffer;
+    const size = buffer.size;
+    if (size === 0) return null;
+    const to = size <= this.#limit ? size : this.#limit + 1;
+    const at = buffer.find(NEWLINE, 0, to);
+    if (at === -1) return null;
+    const line = buffer.take(at + 1);
+    this.#maybeResumeTransport();
+    return line;
+  }
+
+  async #readLine(options: StreamReadOptions | undefined): Promise<Uint8Array> {
     const signal = readSignal(options);
     signal?.throwIfAborted();
     if (this.#readable !== null) this.#checkStreamIdle("readLine");

@@ -22,6 +22,7 @@ import {
 } from "./_transport_common.ts";
 import { toError } from "./_errno.ts";
 import { CoalescingBuffer, WriteFlow } from "./_write_flow.ts";
+import { copyToPool, POOL_MAX } from "./_byte_pool.ts";
 import { ReadFlow } from "./_read_flow.ts";
 import {
   debugActive,
@@ -42,35 +43,6 @@ const FIRST_READ_SIZE = 4 * 1024;
 const SLAB_SIZE = 256 * 1024;
 /** A slab with less room than this left is replaced by a new one. */
 const MIN_WINDOW = 64 * 1024;
-/** Reads up to this size are copied into the shared pool, not a new buffer. */
-const POOL_MAX = 4 * 1024;
-/** Size of each shared pool buffer (Node's Buffer pool works the same way). */
-const POOL_SIZE = 64 * 1024;
-
-let pool = new ArrayBuffer(POOL_SIZE);
-let poolOffset = 0;
-
-/**
- * A copy of the first `n` bytes of `source` in a view of the shared pool:
- * small reads cost no ArrayBuffer of their own. A protocol that keeps such
- * a view keeps the pool buffer alive, never shares bytes with another view.
- * Views are made with the constructor (`subarray()` costs half as much
- * again, bench/RESULTS.md "Run H").
- */
-function copyToPool(source: Uint8Array, n: number): Uint8Array {
-  if (POOL_SIZE - poolOffset < n) {
-    pool = new ArrayBuffer(POOL_SIZE);
-    poolOffset = 0;
-  }
-  const view = new Uint8Array(pool, poolOffset, n);
-  view.set(
-    n === source.length
-      ? source
-      : new Uint8Array(source.buffer, source.byteOffset, n),
-  );
-  poolOffset = (poolOffset + n + 7) & ~7;
-  return view;
-}
 
 /**
  * The read buffer of a connection whose backend reads synchronously
@@ -588,7 +560,7 @@ export class StreamTransport implements Transport {
         this.#slab = this.#readBuffer = null;
         this.#readSize = FIRST_READ_SIZE;
       }
-      return copyToPool(buffer, n);
+      return copyToPool(buffer, 0, n);
     }
     if (this.#slab !== null) {
       // Back to back, unaligned: a StreamReader joins adjacent chunks.
@@ -609,7 +581,7 @@ export class StreamTransport implements Transport {
    * copy (a small read turns it back, see `#takeRead`).
    */
   #takeScratch(buffer: Uint8Array, n: number): Uint8Array {
-    if (n <= POOL_MAX) return copyToPool(buffer, n);
+    if (n <= POOL_MAX) return copyToPool(buffer, 0, n);
     this.#readSize = SLAB_SIZE;
     return buffer.slice(0, n);
   }

@@ -66,6 +66,7 @@ const LAYERS: Record<number, string[]> = {
     "_errno.ts",
     "_fd.ts",
     "_byte_queue.ts",
+    "_byte_pool.ts",
     "_socket_constants.ts",
     "_addrinfo.ts",
     "_multicast.ts",

@@ -1238,3 +1238,35 @@ Deno.test("openConnection({ sock }) takes an aionet Socket: a socketpair end, as
     wsock.close();
   }
 });
+
+Deno.test("StreamReader: short results (pooled) stay intact and separate while later reads go on", async () => {
+  const reader = new StreamReader();
+  const encoder = new TextEncoder();
+  const expected: string[] = [];
+  // 3,000 lines of varied length, fed in odd-sized chunks so that some
+  // lines lie within one chunk (copied out) and some across two (joined).
+  let text = "";
+  for (let i = 0; i < 3000; i++) {
+    const line = `${i}:${"x".repeat(i % 97)}\n`;
+    expected.push(line);
+    text += line;
+  }
+  const bytes = encoder.encode(text);
+  for (
+    let at = 0, size = 1;
+    at < bytes.length;
+    at += size, size = size * 7 % 1000 + 1
+  ) {
+    feedOwnedData(reader, bytes.slice(at, at + size));
+  }
+  reader.feedEof();
+  const lines: Uint8Array[] = [];
+  for await (const line of reader) lines.push(line);
+  // Every kept result still holds its own bytes.
+  const decoder = new TextDecoder();
+  assert.deepEqual(lines.map((line) => decoder.decode(line)), expected);
+  // Writing into one result changes no other.
+  lines[0].fill(0x21);
+  assert.equal(decoder.decode(lines[1]), expected[1]);
+  assert.equal(decoder.decode(lines[2999]), expected[2999]);
+});
