@@ -368,9 +368,24 @@ export class StreamReader {
    * {@linkcode IncompleteReadError} with the bytes read (`expected` is `n`).
    * A negative `n` is a `RangeError`. Not bound by `limit`.
    */
-  async readExactly(
+  readExactly(n: number, options?: StreamReadOptions): Promise<Uint8Array> {
+    // Enough already buffered: no async call (framed protocols read a
+    // header and a body out of one chunk).
+    if (
+      options === undefined && this.#exception === null &&
+      this.#readable === null && Number.isInteger(n) && n > 0 &&
+      this.#buffer.size >= n
+    ) {
+      const data = this.#buffer.take(n);
+      this.#maybeResumeTransport();
+      return Promise.resolve(data);
+    }
+    return this.#readExactly(n, options);
+  }
+
+  async #readExactly(
     n: number,
-    options?: StreamReadOptions,
+    options: StreamReadOptions | undefined,
   ): Promise<Uint8Array> {
     checkSize(n, "size");
     if (n < 0) {

@@ -6,6 +6,7 @@
 // - `await writer.drain()` with nothing to wait for (the usual case);
 // - `reader.read()` on an empty reader, then `feedData()` wakes it;
 // - `reader.readLine()` of a line already buffered (1,000 per feed);
+// - a 4-byte header and a 60-byte body with `readExactly()`, buffered;
 // - `writer.write()` then `await reader.read(65536)` on the other end of a
 //   memory pair (testing.ts), one byte at a time.
 // Medians of 5 runs of 200,000 calls, ns per call.
@@ -51,6 +52,17 @@ await time("readLine() of a buffered line", async () => {
   for (let i = 0; i < N; i += 1000) {
     reader.feedData(batch);
     for (let j = 0; j < 1000; j++) await reader.readLine();
+  }
+});
+await time("readExactly(4) + readExactly(60), buffered", async () => {
+  const reader = new StreamReader();
+  const batch = new Uint8Array(64 * 1000);
+  for (let i = 0; i < N; i += 1000) {
+    reader.feedData(batch);
+    for (let j = 0; j < 1000; j++) {
+      await reader.readExactly(4);
+      await reader.readExactly(60);
+    }
   }
 });
 await time("write + read across the pair", async () => {
