@@ -7,6 +7,7 @@
 // - `reader.read()` on an empty reader, then `feedData()` wakes it;
 // - `reader.readLine()` of a line already buffered (1,000 per feed);
 // - a 4-byte header and a 60-byte body with `readExactly()`, buffered;
+// - `reader.read(100)` of data already buffered;
 // - `writer.write()` then `await reader.read(65536)` on the other end of a
 //   memory pair (testing.ts), one byte at a time.
 // Medians of 5 runs of 200,000 calls, ns per call.
@@ -63,6 +64,14 @@ await time("readExactly(4) + readExactly(60), buffered", async () => {
       await reader.readExactly(4);
       await reader.readExactly(60);
     }
+  }
+});
+await time("read(100) of buffered data", async () => {
+  const reader = new StreamReader();
+  const batch = new Uint8Array(100 * 1000);
+  for (let i = 0; i < N; i += 1000) {
+    reader.feedData(batch);
+    for (let j = 0; j < 1000; j++) await reader.read(100);
   }
 });
 await time("write + read across the pair", async () => {
