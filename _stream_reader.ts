@@ -88,9 +88,29 @@ function readSignal(
   return signalOption(options);
 }
 
+/**
+ * String separators already encoded (a protocol passes the same few again
+ * and again; a fresh small array costs more than the search). Bounded;
+ * the arrays are only searched for, never handed out.
+ */
+const encodedSeparators = new Map<string, Uint8Array>();
+const MAX_ENCODED_SEPARATORS = 64;
+
+function encodeSeparator(separator: string): Uint8Array {
+  let bytes = encodedSeparators.get(separator);
+  if (bytes === undefined) {
+    bytes = encoder.encode(separator);
+    if (encodedSeparators.size >= MAX_ENCODED_SEPARATORS) {
+      encodedSeparators.clear();
+    }
+    encodedSeparators.set(separator, bytes);
+  }
+  return bytes;
+}
+
 function toSeparator(separator: unknown): Uint8Array {
   let bytes: Uint8Array;
-  if (typeof separator === "string") bytes = encoder.encode(separator);
+  if (typeof separator === "string") bytes = encodeSeparator(separator);
   else if (separator instanceof Uint8Array) bytes = separator;
   else {
     throw new TypeError(

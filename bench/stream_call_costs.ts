@@ -8,6 +8,7 @@
 // - `reader.readLine()` of a line already buffered (1,000 per feed);
 // - a 4-byte header and a 60-byte body with `readExactly()`, buffered;
 // - `reader.read(100)` of data already buffered;
+// - `reader.readUntil("\r\n")` of a line already buffered;
 // - `writer.write()` then `await reader.read(65536)` on the other end of a
 //   memory pair (testing.ts), one byte at a time.
 // Medians of 5 runs of 200,000 calls, ns per call.
@@ -72,6 +73,16 @@ await time("read(100) of buffered data", async () => {
   for (let i = 0; i < N; i += 1000) {
     reader.feedData(batch);
     for (let j = 0; j < 1000; j++) await reader.read(100);
+  }
+});
+await time('readUntil("\\r\\n") of a buffered line', async () => {
+  const reader = new StreamReader();
+  const line = new TextEncoder().encode("Host: example.com\r\n");
+  const batch = new Uint8Array(line.length * 1000);
+  for (let i = 0; i < 1000; i++) batch.set(line, i * line.length);
+  for (let i = 0; i < N; i += 1000) {
+    reader.feedData(batch);
+    for (let j = 0; j < 1000; j++) await reader.readUntil("\r\n");
   }
 });
 await time("write + read across the pair", async () => {
