@@ -3,6 +3,7 @@
 
 import type { LoopCore } from "./_loop_core.ts";
 import { onNextTurn } from "./_readiness.ts";
+import { checkKnownOptions, describe } from "./_validate.ts";
 
 /** Raised by `Future.result()` on a cancelled future. */
 export class CancelledError extends Error {
@@ -153,6 +154,28 @@ export class Future<T = unknown> implements PromiseLike<T> {
     this.#callbacks = [];
     for (const callback of callbacks) queueMicrotask(() => callback(this));
   }
+}
+
+/**
+ * `loop.createTask()`'s work: checks `coroutine` (a promise) and the
+ * options (`TypeError` naming an unknown one), and starts the Task.
+ */
+export function startTask<T>(
+  loop: LoopCore,
+  coroutine: PromiseLike<T>,
+  options: { name?: string } | undefined,
+): Task<T> {
+  if (
+    coroutine === null || typeof coroutine !== "object" &&
+      typeof coroutine !== "function" ||
+    typeof (coroutine as PromiseLike<T>).then !== "function"
+  ) {
+    throw new TypeError(
+      `A promise (coroutine) is required, got ${describe(coroutine)}`,
+    );
+  }
+  const { name } = checkKnownOptions(options, ["name"]);
+  return new Task(loop, coroutine, name);
 }
 
 /**

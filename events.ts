@@ -67,7 +67,7 @@ import {
   setLoopProvider,
 } from "./_loop_core.ts";
 import { Handle, TimerHandle } from "./_handles.ts";
-import { Task } from "./_futures.ts";
+import { startTask, type Task } from "./_futures.ts";
 import { Future } from "./_futures.ts";
 import { TimerQueue } from "./_timer_queue.ts";
 import { ReadinessWatches } from "./_loop_watches.ts";
@@ -75,12 +75,7 @@ import { SignalHandlers } from "./_signals.ts";
 import { RunState } from "./_run_state.ts";
 import * as sockOps from "./_sock_ops.ts";
 import type { SendfileTransport, SockOptions } from "./_sock_ops.ts";
-import {
-  checkFunction,
-  checkKnownOptions,
-  checkNumber,
-  describe,
-} from "./_validate.ts";
+import { checkFunction, checkNumber, describe } from "./_validate.ts";
 import { activateDebug, debugRequested } from "./_debug.ts";
 
 export { Handle, TimerHandle } from "./_handles.ts";
@@ -248,17 +243,7 @@ export class EventLoop implements LoopCore {
     options?: { name?: string },
   ): Task<T> {
     this.#checkOpen();
-    if (
-      coroutine === null || typeof coroutine !== "object" &&
-        typeof coroutine !== "function" ||
-      typeof (coroutine as PromiseLike<T>).then !== "function"
-    ) {
-      throw new TypeError(
-        `A promise (coroutine) is required, got ${describe(coroutine)}`,
-      );
-    }
-    const { name } = checkKnownOptions(options, ["name"]);
-    return new Task(this, coroutine, name);
+    return startTask(this, coroutine, options);
   }
 
   // ---- running ----
