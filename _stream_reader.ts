@@ -458,8 +458,13 @@ export class StreamReader {
    */
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
     for (;;) {
-      const line = await this.readLine();
-      if (line.length === 0) return;
+      // A line already buffered is taken without awaiting a promise.
+      const line = (this.#exception === null && this.#readable === null
+        ? this.#takeBufferedLine()
+        : null) ?? await this.readLine();
+      if (line.length === 0) {
+        return;
+      }
       yield line;
     }
   }
