@@ -31,8 +31,6 @@ import {
 export {
   DatagramConnTransport,
   type DatagramConnTransportOptions,
-  MAX_UDP4_PAYLOAD,
-  MAX_UDP6_PAYLOAD,
 } from "./_datagram_transport.ts";
 
 /** Options of {@linkcode createDatagramEndpoint}. */

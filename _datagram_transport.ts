@@ -19,7 +19,7 @@ import {
   type UnclosedState,
   watchUnclosed,
 } from "./_debug.ts";
-import { canonicalIp } from "./_ip.ts";
+import { canonicalIp, MAX_UDP4_PAYLOAD, MAX_UDP6_PAYLOAD } from "./_ip.ts";
 import {
   assertBytes,
   checkKnownOptions,
@@ -28,11 +28,6 @@ import {
   checkString,
   describe,
 } from "./_validate.ts";
-
-/** Largest UDP payload over IPv4: 65535 − 20 (IP header) − 8 (UDP header). */
-export const MAX_UDP4_PAYLOAD = 65507;
-/** Largest UDP payload over IPv6 (no jumbograms): 65535 − 8. */
-export const MAX_UDP6_PAYLOAD = 65527;
 
 let overHandle: (
   handle: DatagramHandle,

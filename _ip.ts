@@ -49,3 +49,8 @@ export function ipVersion(text: string): 0 | 4 | 6 {
   if (parseIPv4(text) !== null) return 4;
   return canonicalIPv6(text) !== null ? 6 : 0;
 }
+
+/** Largest UDP payload over IPv4: 65535 − 20 (IP header) − 8 (UDP header). */
+export const MAX_UDP4_PAYLOAD = 65507;
+/** Largest UDP payload over IPv6 (no jumbograms): 65535 − 8. */
+export const MAX_UDP6_PAYLOAD = 65527;

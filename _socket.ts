@@ -10,6 +10,7 @@ import { type UnclosedState, watchUnclosed } from "./_debug.ts";
 import { errno, errnoOf, errorOfErrno } from "./_errno.ts";
 import { forgetFd, setReadiness } from "./_readiness.ts";
 import { isMulticastAddress } from "./_multicast.ts";
+import { MAX_UDP4_PAYLOAD, MAX_UDP6_PAYLOAD } from "./_ip.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -121,10 +122,6 @@ function checkSize(n: unknown, what: string): void {
     );
   }
 }
-
-/** Largest UDP payloads: 65535 − IP and UDP headers. */
-const MAX_UDP4 = 65507;
-const MAX_UDP6 = 65527;
 
 /**
  * Values out of their range are a RangeError on any backend (the kernel
@@ -604,7 +601,9 @@ export class Socket {
   /** A UDP datagram larger than IP allows is a RangeError on any backend. */
   #checkDatagramSize(data: Uint8Array): void {
     if (this.type !== SOCK_DGRAM || this.family === AF_UNIX) return;
-    const limit = this.family === AF_INET6 ? MAX_UDP6 : MAX_UDP4;
+    const limit = this.family === AF_INET6
+      ? MAX_UDP6_PAYLOAD
+      : MAX_UDP4_PAYLOAD;
     if (data.length > limit) {
       throw new RangeError(
         `Message too long: a UDP datagram over IPv${

@@ -16,8 +16,6 @@ import {
 export const DEFAULT_DGRAM_RCVBUF = 212_992;
 /** Default send buffer (as Linux's default `SO_SNDBUF`, 208 KiB). */
 export const DEFAULT_DGRAM_SNDBUF = 212_992;
-/** The largest UDP payload over IPv4. */
-export const MAX_DATAGRAM = 65_507;
 
 type ReceiveResult = { datagram: [Uint8Array, Deno.Addr] } | {
   error: unknown;

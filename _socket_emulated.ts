@@ -15,7 +15,7 @@ import { errno, errnoOf, errorOfErrno, toError } from "./_errno.ts";
 import { READ, Readiness, WRITE } from "./_readiness.ts";
 import { StreamChannel } from "./_socket_stream.ts";
 import { ListenerChannel } from "./_socket_listener.ts";
-import { DatagramChannel, MAX_DATAGRAM } from "./_socket_datagram.ts";
+import { DatagramChannel } from "./_socket_datagram.ts";
 import { parseMembershipRequest } from "./_multicast.ts";
 import { requireUnstableNet } from "./_validate.ts";
 import {
@@ -662,11 +662,7 @@ export class EmulatedSocket implements SocketImpl {
         "Sending from a bound AF_UNIX datagram socket is not supported: Deno cannot send on a Unix datagram socket while a receive is pending (it fails with Busy); send from an unbound socket instead",
       );
     }
-    if (this.family !== AF_UNIX && data.length > MAX_DATAGRAM) {
-      throw new RangeError(
-        `Message too long: a UDP datagram holds at most ${MAX_DATAGRAM} bytes, got ${data.length}`,
-      );
-    }
+    // Sizes over UDP's limit were refused by the Socket facade.
     return this.#autoBindDatagram().sendTo(data, addr);
   }
 

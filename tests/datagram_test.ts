@@ -7,7 +7,7 @@ import {
   createDatagramEndpoint,
   DatagramConnTransport,
 } from "../transports.ts";
-import { MAX_UDP4_PAYLOAD, MAX_UDP6_PAYLOAD } from "../_datagram.ts";
+import { MAX_UDP4_PAYLOAD, MAX_UDP6_PAYLOAD } from "../_ip.ts";
 import { getMulticastOptions, parseMembershipRequest } from "../_multicast.ts";
 import { DatagramProtocol } from "../protocols.ts";
 import type { DatagramTransport } from "../transports.ts";

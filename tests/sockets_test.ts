@@ -50,6 +50,7 @@ import {
   decode,
   encode,
   getTcpSockOpt,
+  hasIpv6Loopback,
   nativeBackendTest,
   onBackend,
   pattern,
@@ -647,6 +648,21 @@ Deno.test("UDP: sendTo/recvFrom, truncation, WouldBlock and SO_BROADCAST", async
   assert.throws(() => a.send(encode("x")), Deno.errors.NotConnected);
   assert.throws(() => a.listen(), Deno.errors.NotSupported);
   closeAll(a, b);
+});
+
+Deno.test({
+  name: "UDP over IPv6: the largest datagram (65,527 bytes) goes through whole",
+  ignore: !hasIpv6Loopback(),
+  async fn() {
+    using receiver = socket(AF_INET6, SOCK_DGRAM);
+    receiver.bind({ hostname: "::1", port: 0 });
+    using sender = socket(AF_INET6, SOCK_DGRAM);
+    const to = receiver.getSockName() as Deno.NetAddr;
+    assert.equal(sender.sendTo(new Uint8Array(65_527).fill(6), to), 65_527);
+    const largest = await withTimeout(loop.sockRecv(receiver, 70_000));
+    assert.equal(largest.length, 65_527);
+    assert.equal(largest[65_526], 6);
+  },
 });
 
 Deno.test("UDP: an unbound socket binds on sendTo; connect filters peers", async () => {
