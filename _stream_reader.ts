@@ -82,12 +82,6 @@ function checkSize(n: unknown, what: string): number {
   return n;
 }
 
-function readSignal(
-  options: StreamReadOptions | undefined,
-): AbortSignal | undefined {
-  return signalOption(options);
-}
-
 /**
  * String separators already encoded (a protocol passes the same few again
  * and again; a fresh small array costs more than the search). Bounded;
@@ -314,7 +308,7 @@ export class StreamReader {
   read(n: number = -1, options?: StreamReadOptions): Promise<Uint8Array> {
     try {
       checkSize(n, "size");
-      const signal = readSignal(options);
+      const signal = signalOption(options);
       signal?.throwIfAborted();
       if (this.#readable !== null) this.#checkStreamIdle("read");
       return this.#read(n, signal, "read");
@@ -334,10 +328,7 @@ export class StreamReader {
   readLine(options?: StreamReadOptions): Promise<Uint8Array> {
     // A whole line already buffered: no async call (line protocols read
     // many lines out of one chunk).
-    if (
-      options === undefined && this.#exception === null &&
-      this.#readable === null
-    ) {
+    if (options === undefined) {
       const line = this.#takeBufferedLine();
       if (line !== null) return Promise.resolve(line);
     }
@@ -350,19 +341,18 @@ export class StreamReader {
    * nothing is consumed.
    */
   #takeBufferedLine(): Uint8Array | null {
+    if (!this.#takesAtOnce) return null;
     const buffer = this.#buffer;
     const size = buffer.size;
     if (size === 0) return null;
     const to = size <= this.#limit ? size : this.#limit + 1;
     const at = buffer.find(NEWLINE, 0, to);
     if (at === -1) return null;
-    const line = buffer.take(at + 1);
-    this.#maybeResumeTransport();
-    return line;
+    return this.#take(at + 1);
   }
 
   async #readLine(options: StreamReadOptions | undefined): Promise<Uint8Array> {
-    const signal = readSignal(options);
+    const signal = signalOption(options);
     signal?.throwIfAborted();
     if (this.#readable !== null) this.#checkStreamIdle("readLine");
     const newline = [NEWLINE];
@@ -392,13 +382,10 @@ export class StreamReader {
     // Enough already buffered: no async call (framed protocols read a
     // header and a body out of one chunk).
     if (
-      options === undefined && this.#exception === null &&
-      this.#readable === null && Number.isInteger(n) && n > 0 &&
-      this.#buffer.size >= n
+      options === undefined && this.#takesAtOnce && Number.isInteger(n) &&
+      n > 0 && this.#buffer.size >= n
     ) {
-      const data = this.#buffer.take(n);
-      this.#maybeResumeTransport();
-      return Promise.resolve(data);
+      return Promise.resolve(this.#take(n));
     }
     return this.#readExactly(n, options);
   }
@@ -411,7 +398,7 @@ export class StreamReader {
     if (n < 0) {
       throw new RangeError(`The size must not be negative, got ${n}`);
     }
-    const signal = readSignal(options);
+    const signal = signalOption(options);
     signal?.throwIfAborted();
     if (this.#readable !== null) this.#checkStreamIdle("readExactly");
     if (this.#exception !== null) throw this.#exception;
@@ -421,9 +408,7 @@ export class StreamReader {
       if (this.#eof) throw new IncompleteReadError(buffer.take(buffer.size), n);
       await this.#waitForData("readExactly", signal);
     }
-    const data = buffer.take(n);
-    this.#maybeResumeTransport();
-    return data;
+    return this.#take(n);
   }
 
   /**
@@ -443,7 +428,7 @@ export class StreamReader {
   ): Promise<Uint8Array> {
     try {
       const separators = toSeparators(separator);
-      const signal = readSignal(options);
+      const signal = signalOption(options);
       signal?.throwIfAborted();
       if (this.#readable !== null) this.#checkStreamIdle("readUntil");
       return this.#readUntil(separators, signal);
@@ -459,9 +444,7 @@ export class StreamReader {
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
     for (;;) {
       // A line already buffered is taken without awaiting a promise.
-      const line = (this.#exception === null && this.#readable === null
-        ? this.#takeBufferedLine()
-        : null) ?? await this.readLine();
+      const line = this.#takeBufferedLine() ?? await this.readLine();
       if (line.length === 0) {
         return;
       }
@@ -623,16 +606,12 @@ export class StreamReader {
     const buffer = this.#buffer;
     if (n < 0) {
       while (!this.#eof) await this.#waitForData(name, signal);
-      const all = buffer.take(buffer.size);
-      this.#maybeResumeTransport();
-      return all;
+      return this.#take(buffer.size);
     }
     while (buffer.size === 0 && !this.#eof) {
       await this.#waitForData(name, signal);
     }
-    const data = buffer.take(Math.min(n, buffer.size));
-    this.#maybeResumeTransport();
-    return data;
+    return this.#take(Math.min(n, buffer.size));
   }
 
   async #readUntil(
@@ -680,9 +659,7 @@ export class StreamReader {
         matchStart,
       );
     }
-    const chunk = buffer.take(matchEnd);
-    this.#maybeResumeTransport();
-    return chunk;
+    return this.#take(matchEnd);
   }
 
   #feed(data: Uint8Array, owned: boolean): void {
@@ -708,6 +685,21 @@ export class StreamReader {
       this.#waiter = null;
       waiter.resolve();
     }
+  }
+
+  /**
+   * No error and no Web stream in use: a read may take what is buffered
+   * without the checks and waits of the full path.
+   */
+  get #takesAtOnce(): boolean {
+    return this.#exception === null && this.#readable === null;
+  }
+
+  /** Takes `n` buffered bytes; resumes the transport if that made room. */
+  #take(n: number): Uint8Array {
+    const data = this.#buffer.take(n);
+    this.#maybeResumeTransport();
+    return data;
   }
 
   #maybeResumeTransport(): void {

@@ -14,9 +14,9 @@ export type FlowControlled = Pick<
 /** asyncio's default write high-water mark (64 KiB); low is high / 4. */
 export const DEFAULT_HIGH_WATER = 64 * 1024;
 
-/** Write buffers up to this size are kept for reuse after a flush. */
 /** The keys of `setWriteBufferLimits()`'s argument. */
 export const LIMIT_KEYS = ["high", "low"] as const;
+/** Write buffers up to this size are kept for reuse after a flush. */
 const KEEP_BUFFER = 256 * 1024;
 /** Smallest buffer allocated for queued bytes. */
 const MIN_BUFFER = 4 * 1024;
