@@ -408,17 +408,17 @@ export class Poller {
     if (n > 0) {
       this.#idleSince = -1;
       this.#dispatch(this.#spinWords, n);
-    } else if (this.#idleSince < 0) {
-      this.#idleSince = performance.now();
+      if (this.#active === 0) {
+        this.#stop();
+        return;
+      }
     }
-    if (this.#active === 0) {
-      this.#stop();
-    } else if (
-      this.#idleSince >= 0 &&
-      performance.now() - this.#idleSince >= SPIN_IDLE_MS
-    ) {
+    // One clock read per tick serves the idle and the breath checks.
+    const now = performance.now();
+    if (n === 0 && this.#idleSince < 0) this.#idleSince = now;
+    if (this.#idleSince >= 0 && now - this.#idleSince >= SPIN_IDLE_MS) {
       this.#park();
-    } else if (performance.now() - this.#lastBreath >= BREATH_MS) {
+    } else if (now - this.#lastBreath >= BREATH_MS) {
       this.#park(0);
     } else {
       setImmediate(this.#tick);
