@@ -149,3 +149,21 @@ try {
     /^NotSupported AIONET_BACKEND=uring names no backend: use deno or native$/,
   );
 });
+
+Deno.test("native module: the native backend's modules load only through native.ts or AIONET_BACKEND=native; asked for without them, a clear NotSupported", async () => {
+  // An internal caller asking for the native backend before anything
+  // loaded it gets the reason, not a crash; public code never can.
+  const io = new URL("../_io.ts", import.meta.url).href;
+  const source = `import { nativeBackend } from ${JSON.stringify(io)};
+try {
+  nativeBackend();
+  console.log("made");
+} catch (e) {
+  console.log(e.name, e.message);
+}`;
+  const { out } = await run(source, ["-A"], { AIONET_BACKEND: "deno" });
+  assert.match(
+    out.trim(),
+    /^NotSupported the native backend is not loaded: import @aionet\/aionet\/native, or set AIONET_BACKEND=native$/,
+  );
+});

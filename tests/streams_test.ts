@@ -1270,3 +1270,26 @@ Deno.test("StreamReader: short results (pooled) stay intact and separate while l
   assert.equal(decoder.decode(lines[1]), expected[1]);
   assert.equal(decoder.decode(lines[2999]), expected[2999]);
 });
+
+Deno.test("StreamReader: readUntil with many different string separators (past the encoding cache's bound) finds each", async () => {
+  const reader = new StreamReader();
+  const encoder = new TextEncoder();
+  const separators = Array.from({ length: 150 }, (_, i) => `<${i}>`);
+  reader.feedData(
+    encoder.encode(separators.map((s, i) => `part${i}${s}`).join("")),
+  );
+  reader.feedEof();
+  const decoder = new TextDecoder();
+  for (const [i, separator] of separators.entries()) {
+    assert.equal(
+      decoder.decode(await reader.readUntil(separator)),
+      `part${i}${separator}`,
+    );
+  }
+  assert.equal((await reader.read()).length, 0);
+  // The first separators again, after they left the bounded cache.
+  const again = new StreamReader();
+  again.feedData(encoder.encode("x<0>y<1>"));
+  assert.equal(decoder.decode(await again.readUntil("<0>")), "x<0>");
+  assert.equal(decoder.decode(await again.readUntil("<1>")), "y<1>");
+});

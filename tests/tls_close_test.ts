@@ -260,13 +260,21 @@ nativeBackendTest(
     };
     let fd = -1;
     let sockType = -1;
+    let bytesOption: unknown = null;
     class WriteAndClose extends Protocol {
       override connectionMade(transport: Transport): void {
         const socket = transport.getExtraInfo("socket") as {
           fileno(): number;
           getsockopt(level: number, option: number): number;
+          setsockopt(level: number, option: number, value: unknown): void;
         };
         fd = socket.fileno();
+        // Only integer options go down to the plaintext socket.
+        try {
+          socket.setsockopt(1, 9, new Uint8Array(4));
+        } catch (error) {
+          bytesOption = error;
+        }
         // A TLS transport's socket is the plaintext socket: SOL_SOCKET
         // SO_TYPE reads SOCK_STREAM from the kernel.
         sockType = socket.getsockopt(1, 3);
@@ -292,6 +300,10 @@ nativeBackendTest(
     const atLost = await within(seen.promise);
     assert.ok(link.startsWith("socket:"), `fd ${fd} was ${link}`);
     assert.equal(sockType, 1);
+    assert.ok(
+      bytesOption instanceof TypeError,
+      `TypeError, got ${bytesOption}`,
+    );
     assert.notEqual(
       atLost,
       link,
