@@ -10,7 +10,7 @@ import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import { reportError } from "./_transport_common.ts";
 import type { DatagramAddress, DatagramTransport } from "./_transport_types.ts";
 import { socketView } from "./_transport_socket.ts";
-import { type FlowControlled, LIMIT_KEYS, WriteFlow } from "./_write_flow.ts";
+import { type FlowControlled, WriteFlow } from "./_write_flow.ts";
 import { toError } from "./_errno.ts";
 import {
   debugActive,
@@ -24,6 +24,7 @@ import {
   assertBytes,
   checkKnownOptions,
   checkNumber,
+  checkOptions,
   checkPort,
   checkString,
   describe,
@@ -333,7 +334,8 @@ export class DatagramConnTransport implements DatagramTransport {
    */
   setWriteBufferLimits(limits?: { high?: number; low?: number }): void {
     // Stricter than the stream transports: finite numbers only.
-    const { high, low } = checkKnownOptions(limits, LIMIT_KEYS, "limits");
+    // (Unknown keys are refused by the flow's own check.)
+    const { high, low } = checkOptions(limits, "limits");
     if (high !== undefined) checkNumber(high, "high mark");
     if (low !== undefined) checkNumber(low, "low mark");
     this.#flow.setLimits(limits);

@@ -15,7 +15,7 @@ export type FlowControlled = Pick<
 export const DEFAULT_HIGH_WATER = 64 * 1024;
 
 /** The keys of `setWriteBufferLimits()`'s argument. */
-export const LIMIT_KEYS = ["high", "low"] as const;
+const LIMIT_KEYS = ["high", "low"] as const;
 /** Write buffers up to this size are kept for reuse after a flush. */
 const KEEP_BUFFER = 256 * 1024;
 /** Smallest buffer allocated for queued bytes. */
