@@ -2,6 +2,7 @@
 // options checked, the socket opened by the backend (or taken from `sock`)
 // and a DatagramConnTransport started on it for the loop.
 
+import { checkUnixPath } from "./_unix_path.ts";
 import type { BaseProtocol } from "./protocols.ts";
 import type { Socket } from "./sockets.ts";
 import { datagramHandleOf } from "./_adopt_socket.ts";
@@ -13,7 +14,6 @@ import { callFactory } from "./_transport_common.ts";
 import {
   checkBoolean,
   checkDestinationPort,
-  checkPath,
   type DatagramConnTransport,
   type DatagramConnTransportOptions,
   datagramTransportOverHandle,
@@ -263,14 +263,14 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
         "The remoteAddr of a Unix datagram endpoint must be { path }",
       );
     }
-    if (path !== undefined) checkPath(path);
+    if (path !== undefined) checkUnixPath(path);
     if (remoteAddr === undefined && path === undefined) {
       throw new TypeError(
         "A Unix datagram endpoint needs path, remoteAddr { path } or both",
       );
     }
     if (remoteAddr !== undefined) {
-      checkPath((remoteAddr as { path: string }).path);
+      checkUnixPath((remoteAddr as { path: string }).path);
     }
     if (allowBroadcast || reusePort) {
       throw new TypeError(

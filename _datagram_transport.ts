@@ -3,6 +3,7 @@
 // peer of a `remoteAddr` where the backend cannot connect. Public through
 // transports.ts.
 
+import { checkUnixPath } from "./_unix_path.ts";
 import type { BaseProtocol } from "./protocols.ts";
 import type { DatagramHandle, DatagramSink } from "./_backend.ts";
 import { checkUsableConn, DenoDatagramHandle } from "./_conn_handles.ts";
@@ -409,7 +410,7 @@ export class DatagramConnTransport implements DatagramTransport {
       }
       this.#remote = {
         transport: "unixpacket",
-        path: checkPath(remoteAddr.path),
+        path: checkUnixPath(remoteAddr.path),
       };
       return;
     }
@@ -455,7 +456,7 @@ export class DatagramConnTransport implements DatagramTransport {
           "The address of a Unix datagram must be { path }",
         );
       }
-      target = { transport: "unixpacket", path: checkPath(addr.path) };
+      target = { transport: "unixpacket", path: checkUnixPath(addr.path) };
     } else {
       if (isUnixAddress(addr)) {
         throw new TypeError(
@@ -644,14 +645,6 @@ export function checkDestinationPort(port: unknown, what: string): number {
     );
   }
   return port as number;
-}
-
-export function checkPath(path: unknown): string {
-  checkString(path, "path");
-  if ((path as string).length === 0) {
-    throw new RangeError("The path must not be empty");
-  }
-  return path as string;
 }
 
 export function checkBoolean(

@@ -7,6 +7,7 @@
 // asynchronously, Happy Eyeballs over the addresses, a local address bound
 // first), listening and binding, with Deno's permission checks first.
 
+import { removeStaleSocket } from "./_unix_path.ts";
 import type {
   Backend,
   BindUdpOptions,
@@ -508,7 +509,10 @@ function openUnixDatagram(path?: string): DatagramHandle {
   if (path !== undefined) checkUnixPath(path);
   const fd = openSocket(AF_UNIX, SOCK_DGRAM);
   try {
-    if (path !== undefined) bindUnix(fd, path);
+    if (path !== undefined) {
+      removeStaleSocket(path);
+      bindUnix(fd, path);
+    }
     return new NativeDatagramHandle(fd, AF_UNIX);
   } catch (error) {
     closeFd(fd);

@@ -4,12 +4,12 @@
 // with "\0") encoded from and decoded to `Deno.Addr`. Pure byte work: no
 // system calls here.
 
+import { checkUnixPathLength, SUN_PATH_SIZE } from "./_unix_path.ts";
 import { AF_INET, AF_INET6, AF_UNIX } from "./_native_libc.ts";
 
 /** `sizeof(struct sockaddr_storage)`. */
 export const SOCKADDR_SIZE = 128;
 /** `sizeof(sockaddr_un.sun_path)`. */
-const SUN_PATH_SIZE = 108;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -190,12 +190,7 @@ export function encodeUnix(out: Uint8Array, path: string): number {
     throw new TypeError("A Unix socket path must not contain NUL bytes");
   }
   const bytes = encoder.encode(path);
-  const limit = abstract ? SUN_PATH_SIZE : SUN_PATH_SIZE - 1;
-  if (bytes.length > limit) {
-    throw new RangeError(
-      `The Unix socket path is ${bytes.length} bytes long; the limit is ${limit}`,
-    );
-  }
+  checkUnixPathLength(bytes.length, abstract);
   out.fill(0, 0, 2 + SUN_PATH_SIZE);
   out[0] = AF_UNIX;
   out[1] = 0;

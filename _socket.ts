@@ -3,6 +3,7 @@
 // Deno backend, a real socket on the native one). Internal helpers here let
 // the transports take a socket over.
 
+import { checkUnixPath } from "./_unix_path.ts";
 import type { DetachedHandle, SocketImpl } from "./_backend.ts";
 import { currentBackend } from "./_io.ts";
 import { currentLoop } from "./_loop_core.ts";
@@ -653,10 +654,7 @@ export class Socket {
           }`,
         );
       }
-      if (path.length === 0) {
-        throw new RangeError("The socket path must not be empty");
-      }
-      return { path };
+      return { path: checkUnixPath(path, "socket path") };
     }
     const { hostname = "", port } = address as {
       hostname?: unknown;

@@ -2,6 +2,7 @@
 // methods: createConnection, createServer, their Unix variants and
 // startTls, each taking the loop that owns what it makes.
 
+import { checkUnixPath, removeStaleSocket } from "./_unix_path.ts";
 import type { BaseProtocol } from "./protocols.ts";
 import type { LoopCore } from "./_loop_core.ts";
 import { Protocol } from "./protocols.ts";
@@ -40,7 +41,6 @@ import {
   checkNumber,
   checkPort,
   checkSignal,
-  checkString,
   describe,
   notSupported,
 } from "./_validate.ts";
@@ -566,39 +566,13 @@ export async function createUnixConnection<P extends BaseProtocol>(
     }
     handle = await streamHandleOf(givenSock);
   } else {
-    checkPath(path);
+    checkUnixPath(path);
     handle = await currentBackend().connectUnix(path!, signal);
   }
   return startConnection(loop, handle, protocolFactory, signal, tlsSettings, {
     noDelay: false,
     keepAlive: false,
   });
-}
-
-function checkPath(path: unknown): string {
-  checkString(path, "path");
-  if ((path as string).length === 0) {
-    throw new RangeError("The path must not be empty");
-  }
-  return path as string;
-}
-
-/** Removes a stale socket file at `path`; never deletes anything else. */
-function removeStaleSocket(path: string): void {
-  if (path.startsWith("\0")) return;
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.lstatSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return;
-    throw error;
-  }
-  if (info.isSocket !== true) {
-    throw new Deno.errors.AddrInUse(
-      `Cannot listen on ${path}: the path exists and is not a socket`,
-    );
-  }
-  Deno.removeSync(path);
 }
 
 /** `createUnixServer` for `loop`. */
@@ -635,7 +609,7 @@ export async function createUnixServer(
   if (sock !== undefined && path !== undefined) {
     throw new TypeError("The path cannot be given with sock");
   }
-  if (sock === undefined) checkPath(path);
+  if (sock === undefined) checkUnixPath(path);
   if (signal?.aborted) throw abortReason(signal);
   let listener: ListenerHandle;
   if (sock !== undefined) {

@@ -328,7 +328,12 @@ export class StreamWriter {
     const protocol = this.#protocol;
     if (this.#transport.isClosing() && !protocol.lost) {
       if (this.#closeCalled) {
-        // As asyncio: yield once so that connectionLost may run.
+        // As asyncio, where connectionLost runs within the drain's one
+        // yield once nothing is left to send: the connection is lost
+        // (though this backend may report it a little later).
+        if (this.#transport.getWriteBufferSize() === 0) {
+          throw connectionLostError();
+        }
         await undefined;
       } else {
         // Closing on its own: the connection is going away. Wait for it.

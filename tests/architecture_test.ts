@@ -71,6 +71,7 @@ const LAYERS: Record<number, string[]> = {
     "_addrinfo.ts",
     "_multicast.ts",
     "_ip.ts",
+    "_unix_path.ts",
     "_node_tls.ts",
   ],
   2: [
