@@ -54,3 +54,28 @@ export function ipVersion(text: string): 0 | 4 | 6 {
 export const MAX_UDP4_PAYLOAD = 65507;
 /** Largest UDP payload over IPv6 (no jumbograms): 65535 − 8. */
 export const MAX_UDP6_PAYLOAD = 65527;
+
+/** Whether `ip` (a canonical literal) is a loopback address. */
+export function isLoopbackIp(ip: string): boolean {
+  return ip === "::1" || ip.startsWith("127.");
+}
+
+/**
+ * The IP literal a socket connects to for `hostname` without a name
+ * lookup: a literal in canonical form, or the loopback address of the
+ * socket's family for "localhost" (RFC 6761 reserves that name for it).
+ * Any other name is `NotSupported` naming `why` (the caller cannot look
+ * names up synchronously).
+ */
+export function literalPeer(
+  hostname: string,
+  ipv6: boolean,
+  why: string,
+): string {
+  const literal = canonicalIp(hostname);
+  if (literal !== null) return literal;
+  if (/^localhost\.?$/i.test(hostname)) return ipv6 ? "::1" : "127.0.0.1";
+  throw new Deno.errors.NotSupported(
+    `Cannot connect to ${JSON.stringify(hostname)}: ${why}`,
+  );
+}

@@ -54,6 +54,11 @@ export class ReadinessWatches {
         }`,
       );
     }
+    if (readiness.closed()) {
+      throw new Deno.errors.BadResource(
+        `${describe(fileobj)} is closed: there is nothing to watch`,
+      );
+    }
     checkFunction(callback, "callback");
     let watch = this.#watches.get(readiness.fd);
     if (watch === undefined) {

@@ -14,7 +14,14 @@ import {
   WRITE,
 } from "./_readiness.ts";
 import type { Socket, SocketAddress } from "./_socket.ts";
-import { SO_ERROR, SOCK_STREAM, SOL_SOCKET } from "./_socket_constants.ts";
+import {
+  SO_ERROR,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "./_socket_constants.ts";
+import { getAddrInfo } from "./_addrinfo.ts";
+import { ipVersion } from "./_ip.ts";
 import { errorOfErrno } from "./_errno.ts";
 import { assertBytes, describe, signalOption } from "./_validate.ts";
 
@@ -168,6 +175,14 @@ export async function sockConnect(
   const readiness = socketReadiness(sock);
   const signal = signalOption(options);
   if (signal?.aborted) throw abortReason(signal);
+  if (
+    sock.type === SOCK_DGRAM && "port" in address && address.hostname &&
+    ipVersion(address.hostname) === 0
+  ) {
+    // Looked up here, off the loop, as asyncio's sock_connect does: a
+    // datagram socket's connect() takes the address it filters on.
+    address = await resolvedPeer(sock, address.hostname, address.port);
+  }
   try {
     sock.connect(address);
     return;
@@ -185,6 +200,22 @@ export async function sockConnect(
       `${errorName(code)} (os error ${code}): connecting to ${where}`,
     );
   }
+}
+
+/** The first address `hostname` has for `sock`'s family and type. */
+async function resolvedPeer(
+  sock: Socket,
+  hostname: string,
+  port: number,
+): Promise<{ hostname: string; port: number }> {
+  const [found] = await getAddrInfo(hostname, port, {
+    family: sock.family,
+    type: sock.type,
+  });
+  if (found === undefined) {
+    throw new Deno.errors.NotFound(`No address found for ${hostname}`);
+  }
+  return found[4] as Deno.NetAddr;
 }
 
 /** Waits for a connection on listening `sock`: `[socket, address]`. */

@@ -4,6 +4,7 @@
 // order by one background send. Multicast memberships live here too.
 
 import { toError } from "./_errno.ts";
+import { canonicalIp } from "./_ip.ts";
 import {
   addMembership,
   dropMembership,
@@ -337,4 +338,20 @@ export class DatagramChannel {
       // Already closed.
     }
   }
+}
+
+/**
+ * What a connected datagram socket takes: datagrams from `remote` only
+ * (an IP literal, or a Unix path).
+ */
+export function peerFilter(remote: Deno.Addr): (addr: Deno.Addr) => boolean {
+  if (!("hostname" in remote)) {
+    const path = "path" in remote ? remote.path : null;
+    return (addr) => "path" in addr && addr.path === path;
+  }
+  // connect() made the peer an IP literal.
+  const wanted = canonicalIp(remote.hostname);
+  return (addr) =>
+    "hostname" in addr && addr.port === remote.port &&
+    canonicalIp(addr.hostname) === wanted;
 }

@@ -15,9 +15,10 @@ import { errno, errnoOf, errorOfErrno, toError } from "./_errno.ts";
 import { READ, Readiness, WRITE } from "./_readiness.ts";
 import { StreamChannel } from "./_socket_stream.ts";
 import { ListenerChannel } from "./_socket_listener.ts";
-import { DatagramChannel } from "./_socket_datagram.ts";
+import { DatagramChannel, peerFilter } from "./_socket_datagram.ts";
 import { parseMembershipRequest } from "./_multicast.ts";
 import { requireUnstableNet } from "./_validate.ts";
+import { isLoopbackIp, literalPeer } from "./_ip.ts";
 import {
   AF_INET6,
   AF_UNIX,
@@ -218,8 +219,15 @@ export class EmulatedSocket implements SocketImpl {
   connect(addr: SocketAddress): number {
     if (this.type === SOCK_DGRAM) {
       const remote = this.#toDenoAddr(addr);
+      if ("hostname" in remote) {
+        remote.hostname = literalPeer(
+          remote.hostname,
+          this.family === AF_INET6,
+          "a datagram socket on the Deno backend connects to an IP address or localhost (resolve the name first, e.g. with getAddrInfo(); the native backend resolves it)",
+        );
+      }
       this.#remote = remote;
-      this.#autoBindDatagram();
+      this.#autoBindDatagram(remote);
       if (this.family !== AF_UNIX) this.#dgram!.setFilter(peerFilter(remote));
       return 0;
     }
@@ -330,7 +338,11 @@ export class EmulatedSocket implements SocketImpl {
     }
     if (this.#listener !== null) return this.#listener.listener.addr;
     if (this.#dgram !== null) return this.#dgram.conn.addr;
-    if (this.family === AF_UNIX) return { transport: "unix", path: "" };
+    if (this.family === AF_UNIX) {
+      // Unnamed: path null, as Deno's own addresses (and the native backend).
+      const transport = this.type === SOCK_STREAM ? "unix" : "unixpacket";
+      return { transport, path: null as unknown as string };
+    }
     return {
       transport: this.type === SOCK_STREAM ? "tcp" : "udp",
       hostname: this.family === AF_INET6 ? "::" : "0.0.0.0",
@@ -636,7 +648,8 @@ export class EmulatedSocket implements SocketImpl {
     this.#notify();
   }
 
-  #autoBindDatagram(): DatagramChannel {
+  /** Binds an unbound datagram socket (as the kernel would at first use). */
+  #autoBindDatagram(peer?: Deno.Addr): DatagramChannel {
     if (this.#dgram === null) {
       if (this.family === AF_UNIX) {
         requireUnstableNet("Datagram sockets");
@@ -647,8 +660,13 @@ export class EmulatedSocket implements SocketImpl {
           receive: false,
         });
       } else {
+        // Toward a loopback peer the kernel's source is the loopback
+        // address; elsewhere it depends on the route: the wildcard.
+        const loopback = peer !== undefined && "hostname" in peer &&
+          isLoopbackIp(peer.hostname);
+        const ipv6 = this.family === AF_INET6;
         this.#bindDatagram({
-          hostname: this.family === AF_INET6 ? "::" : "0.0.0.0",
+          hostname: loopback ? peer.hostname : ipv6 ? "::" : "0.0.0.0",
           port: 0,
         });
       }
@@ -755,24 +773,6 @@ export class EmulatedSocket implements SocketImpl {
       this.#connecting = null;
     }
   }
-}
-
-function peerFilter(remote: Deno.Addr): (addr: Deno.Addr) => boolean {
-  if (!("hostname" in remote)) {
-    const path = "path" in remote ? remote.path : null;
-    return (addr) => "path" in addr && addr.path === path;
-  }
-  const wanted = normalizeHost(remote.hostname);
-  const literal = wanted.includes(":") || /^\d+\.\d+\.\d+\.\d+$/.test(wanted);
-  return (addr) => {
-    if (!("hostname" in addr) || addr.port !== remote.port) return false;
-    return !literal || normalizeHost(addr.hostname) === wanted;
-  };
-}
-
-function normalizeHost(host: string): string {
-  const lower = host.toLowerCase();
-  return /^::ffff:[\d.]+$/.test(lower) ? lower.slice(7) : lower;
 }
 
 function checkBufferSize(n: number, what: string): void {

@@ -183,6 +183,11 @@ export class DefaultSelector {
     this.#checkOpen();
     checkEvents(events);
     const readiness = this.#readinessOf(fileobj);
+    if (readiness.closed()) {
+      throw new Deno.errors.BadResource(
+        `${describeFileobj(fileobj)} is closed: there is nothing to watch`,
+      );
+    }
     if (this.#entries.has(readiness.fd)) {
       throw keyError(
         `${
