@@ -244,6 +244,7 @@ export class DatagramConnTransport implements DatagramTransport {
           options: handle.options,
           localAddr: () => handle.addr,
           remoteAddr: () => this.#remote ?? undefined,
+          closed: () => this.#lost,
         });
       }
       case "conn":

@@ -98,6 +98,7 @@ export class Server {
         options: l.options,
         localAddr: () => l.addr,
         remoteAddr: () => undefined,
+        closed: () => this.#closed,
       })
     );
     this.#addrs = this.#listeners.map((l) => l.addr);

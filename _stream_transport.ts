@@ -241,7 +241,13 @@ export class StreamTransport implements Transport {
       case "sockname":
         return this.#address("localAddr") ?? fallback;
       case "socket":
-        return socketView(this.#handle);
+        return socketView({
+          fd: this.#handle.fd,
+          options: this.#handle.options,
+          localAddr: () => this.#handle.localAddr(),
+          remoteAddr: () => this.#handle.remoteAddr(),
+          closed: () => this.#lost,
+        });
       case "conn":
         return this.#handle.resource ?? fallback;
     }
@@ -316,11 +322,19 @@ export class StreamTransport implements Transport {
     this.#enqueue(data);
   }
 
-  /** Writes each chunk of `list` in order (coalesced into one write). */
+  /**
+   * Writes each chunk of `list` in order, as `write()` of their
+   * concatenation would (sent at once where the backend can).
+   */
   writeLines(list: Iterable<Uint8Array>): void {
     const chunks = checkChunks(list);
     this.#checkWritable();
-    for (const chunk of chunks) if (chunk.length > 0) this.#enqueue(chunk);
+    for (const chunk of chunks) {
+      if (chunk.length === 0) continue;
+      if (this.#writing || !this.#sendsAtOnce) this.#enqueue(chunk);
+      else this.write(chunk);
+      if (this.#lost) return;
+    }
   }
 
   /** Half-closes: sends EOF once the write buffer has drained. */
@@ -429,8 +443,8 @@ export class StreamTransport implements Transport {
             offset === 0 ? buffer : buffer.subarray(offset),
           );
           offset += typeof written === "number" ? written : await written;
-          this.#inflightRemaining = length - offset;
           if (this.#lost) return;
+          this.#inflightRemaining = length - offset;
           this.#maybeResumeProtocol();
         }
         this.#pending.recycle(buffer);
@@ -621,12 +635,13 @@ export class StreamTransport implements Transport {
     this.#closing = true;
     if (this.#unclosed !== null) this.#unclosed.closed = true;
     this.#lostError = exc;
+    // As asyncio: what was not sent is dropped, so the buffer is empty now.
     this.#pending.clear();
+    this.#inflightRemaining = 0;
     this.#readBuffer = null;
     this.#slab = null;
     const closed = reset ? this.#handle.abort() : this.#handle.close();
     closed.then(() => {
-      this.#inflightRemaining = 0;
       callConnectionLost(this.#loop, this, this.#protocol, exc);
       this.#onLost?.(this);
     });

@@ -12,6 +12,8 @@ export interface SocketSource {
   readonly options: SocketOptionAccess | null;
   localAddr(): Deno.Addr | undefined;
   remoteAddr(): Deno.Addr | undefined;
+  /** Whether the socket was closed (then `fileno()` is -1, as asyncio's). */
+  closed?(): boolean;
 }
 
 const fds = new WeakMap<object, number>();
@@ -99,10 +101,11 @@ export class TransportSocket {
 
   /**
    * The socket's descriptor: the OS descriptor on the native backend,
-   * else a number that identifies this socket in this process.
+   * else a number that identifies this socket in this process; -1 once
+   * the socket is closed (its number may belong to another by then).
    */
   fileno(): number {
-    return this.#source.fd;
+    return this.#source.closed?.() ? -1 : this.#source.fd;
   }
 
   /**
