@@ -1,7 +1,7 @@
 // Future and Task, as asyncio's futures.Future and tasks.Task, with the
 // errors they raise. Public through events.ts.
 
-import type { LoopCore } from "./_loop_core.ts";
+import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import { onNextTurn } from "./_readiness.ts";
 import { checkKnownOptions, describe } from "./_validate.ts";
 
@@ -62,6 +62,16 @@ export class Future<T = unknown> implements PromiseLike<T> {
   #exception: unknown = undefined;
   #hasException = false;
   #callbacks: Array<(future: Future<T>) => void> = [];
+  #cancelMessage: string | undefined;
+  #loop: LoopCore | undefined;
+
+  /**
+   * A pending future; `loop` (default: the current loop when one is
+   * needed) gets the errors of its done callbacks.
+   */
+  constructor(loop?: LoopCore) {
+    this.#loop = loop;
+  }
 
   /** Whether a result, an exception or a cancellation was set. */
   done(): boolean {
@@ -75,7 +85,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** The result; throws the exception, `CancelledError`, or `InvalidStateError` if not done. */
   result(): T {
-    if (this.#state === "cancelled") throw new CancelledError();
+    if (this.#state === "cancelled") {
+      throw new CancelledError(this.#cancelMessage);
+    }
     if (this.#state === "pending") {
       throw new InvalidStateError("Result is not set.");
     }
@@ -85,7 +97,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** The exception, or `null`; throws `CancelledError` or `InvalidStateError` as `result()`. */
   exception(): unknown {
-    if (this.#state === "cancelled") throw new CancelledError();
+    if (this.#state === "cancelled") {
+      throw new CancelledError(this.#cancelMessage);
+    }
     if (this.#state === "pending") {
       throw new InvalidStateError("Exception is not set.");
     }
@@ -107,17 +121,28 @@ export class Future<T = unknown> implements PromiseLike<T> {
     });
   }
 
-  /** Cancels the future; returns `false` if it was already done. */
-  cancel(): boolean {
+  /**
+   * Cancels the future; returns `false` if it was already done. The
+   * `CancelledError` that `result()`, `exception()` and `await` then throw
+   * carries `message` when given (asyncio's `cancel(msg)`).
+   */
+  cancel(message?: string): boolean {
+    if (message !== undefined && typeof message !== "string") {
+      throw new TypeError(
+        `The cancel message must be a string, got ${describe(message)}`,
+      );
+    }
     if (this.#state !== "pending") return false;
-    this.#settle("cancelled", () => {});
+    this.#settle("cancelled", () => {
+      this.#cancelMessage = message;
+    });
     return true;
   }
 
   /** Calls `callback(future)` once the future is done (at once if it is). */
   addDoneCallback(callback: (future: Future<T>) => void): void {
     if (this.#state === "pending") this.#callbacks.push(callback);
-    else queueMicrotask(() => callback(this));
+    else queueMicrotask(() => this.#call(callback));
   }
 
   /** Removes a done callback; returns how many were removed. */
@@ -152,7 +177,22 @@ export class Future<T = unknown> implements PromiseLike<T> {
     this.#state = state;
     const callbacks = this.#callbacks;
     this.#callbacks = [];
-    for (const callback of callbacks) queueMicrotask(() => callback(this));
+    for (const callback of callbacks) {
+      queueMicrotask(() => this.#call(callback));
+    }
+  }
+
+  /** Runs a done callback; its error goes to the exception handler. */
+  #call(callback: (future: Future<T>) => void): void {
+    try {
+      callback(this);
+    } catch (exception) {
+      (this.#loop ?? currentLoop()).callExceptionHandler({
+        message: "Exception in a done callback",
+        exception,
+        future: this,
+      });
+    }
   }
 }
 
@@ -207,15 +247,20 @@ export class Task<T = unknown> extends Future<T> implements Promise<T> {
 
   /** Made by `loop.createTask()`. */
   constructor(loop: LoopCore, coroutine: PromiseLike<T>, name?: string) {
-    super();
+    super(loop);
     this.#name = name ?? `Task-${++Task.#count}`;
     coroutine.then(
       (value) => {
-        if (!this.done()) this.setResult(value);
+        if (!this.done()) super.setResult(value);
       },
       (exception) => {
         if (this.done()) return;
-        this.setException(exception);
+        if (exception instanceof CancelledError) {
+          // Ended by a cancellation it did not catch: cancelled, as asyncio.
+          super.cancel(exception.message);
+          return;
+        }
+        super.setException(exception);
         onNextTurn(() => {
           if (this.#retrieved) return;
           loop.callExceptionHandler({
@@ -238,16 +283,33 @@ export class Task<T = unknown> extends Future<T> implements Promise<T> {
     this.#name = String(name);
   }
 
-  /** The result, as {@linkcode Future.result}; marks the exception as retrieved. */
+  /**
+   * The result, as {@linkcode Future.result}; marks the exception as
+   * retrieved once the task is done (asking a pending task does not).
+   */
   override result(): T {
-    this.#retrieved = true;
+    if (this.done()) this.#retrieved = true;
     return super.result();
   }
 
-  /** The exception, as {@linkcode Future.exception}; marks it as retrieved. */
+  /** The exception, as {@linkcode Future.exception}; marks it as retrieved once done. */
   override exception(): unknown {
-    this.#retrieved = true;
+    if (this.done()) this.#retrieved = true;
     return super.exception();
+  }
+
+  /** Not supported: a task's result comes from its coroutine (as asyncio). */
+  override setResult(_value: T): void {
+    throw new Deno.errors.NotSupported(
+      "A Task's result comes from its coroutine: setResult() is not supported",
+    );
+  }
+
+  /** Not supported: a task's exception comes from its coroutine. */
+  override setException(_exception: unknown): void {
+    throw new Deno.errors.NotSupported(
+      "A Task's exception comes from its coroutine: setException() is not supported",
+    );
   }
 
   /** Makes the task awaitable (retrieves its outcome). */

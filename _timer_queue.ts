@@ -118,9 +118,17 @@ export class TimerQueue {
     };
   }
 
-  #run(): void {
-    this.#armed = null;
-    const now = performance.now();
+  /**
+   * Takes the timers due now out of the queue, in order (asyncio moves
+   * them to its ready queue at the start of each turn); the armed wake-up
+   * stays for the rest.
+   */
+  takeDue(): TimerHandle[] {
+    if (this.#heap.length === 0) return [];
+    return this.#takeDue(performance.now());
+  }
+
+  #takeDue(now: number): TimerHandle[] {
     const due: TimerHandle[] = [];
     while (this.#heap.length > 0 && this.#heap[0].when <= now) {
       const { handle } = this.#heapPop()!;
@@ -129,6 +137,13 @@ export class TimerQueue {
       this.#live--;
       due.push(handle);
     }
+    return due;
+  }
+
+  #run(): void {
+    this.#armed = null;
+    const now = performance.now();
+    const due = this.#takeDue(now);
     for (const handle of due) handle.run();
     if (due.length === 0 && this.#heap.length > 0) {
       // Woken a little early: wait at least a millisecond more.

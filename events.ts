@@ -70,6 +70,7 @@ import { Handle, TimerHandle } from "./_handles.ts";
 import { startTask, type Task } from "./_futures.ts";
 import { Future } from "./_futures.ts";
 import { TimerQueue } from "./_timer_queue.ts";
+import { ReadyQueue } from "./_ready_queue.ts";
 import { ReadinessWatches } from "./_loop_watches.ts";
 import { SignalHandlers } from "./_signals.ts";
 import { RunState } from "./_run_state.ts";
@@ -106,8 +107,9 @@ export type { SendfileTransport, SockOptions } from "./_sock_ops.ts";
  * The asyncio-shaped event loop. There is one per program; get it with
  * {@linkcode getEventLoop}.
  *
- * Callbacks scheduled with `callSoon` run in microtasks; timers run in
- * order of their time; reader and writer callbacks are level-triggered:
+ * Callbacks scheduled with `callSoon` run in batches, as asyncio's ready
+ * queue: what a callback schedules runs a turn later, after due timers and
+ * I/O, so nothing starves them; timers run in order of their time; reader and writer callbacks are level-triggered:
  * they run again on every turn while the socket stays ready, as with
  * asyncio's selector loop. Unlike asyncio, callbacks also run while
  * neither `runForever()` nor `runUntilComplete()` is active: Deno's own
@@ -149,6 +151,7 @@ export class EventLoop implements LoopCore {
   #closed = false;
   #run = new RunState();
   #timers = new TimerQueue();
+  #ready = new ReadyQueue(() => this.#timers.takeDue());
   #watches = new ReadinessWatches(this);
   #signals = new SignalHandlers();
 
@@ -168,9 +171,11 @@ export class EventLoop implements LoopCore {
   // ---- scheduling ----
 
   /**
-   * Runs `callback(...args)` soon, in a microtask (not `setTimeout(0)`, which
-   * costs milliseconds), in the order of the calls. Errors go to the
-   * exception handler.
+   * Runs `callback(...args)` soon, in the order of the calls: in a
+   * microtask (not `setTimeout(0)`, which costs milliseconds), or, when
+   * scheduled by a callback of the running batch, in the next one, after
+   * the timers due and pending I/O (as asyncio's loop turns). Errors go to
+   * the exception handler.
    */
   callSoon<A extends unknown[]>(
     callback: (...args: A) => unknown,
@@ -183,7 +188,7 @@ export class EventLoop implements LoopCore {
       callback as (...args: unknown[]) => unknown,
       args,
     );
-    queueMicrotask(() => handle.run());
+    this.#ready.push(handle);
     return handle;
   }
 
@@ -230,7 +235,7 @@ export class EventLoop implements LoopCore {
 
   /** A new pending {@linkcode Future}. */
   createFuture<T = unknown>(): Future<T> {
-    return new Future<T>();
+    return new Future<T>(this);
   }
 
   /**
@@ -315,6 +320,7 @@ export class EventLoop implements LoopCore {
     }
     if (this.#closed) return;
     this.#closed = true;
+    this.#ready.clear();
     this.#timers.clear();
     this.#watches.clear();
     this.#signals.clear();

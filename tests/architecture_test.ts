@@ -78,6 +78,7 @@ const LAYERS: Record<number, string[]> = {
     "_handles.ts",
     "_futures.ts",
     "_timer_queue.ts",
+    "_ready_queue.ts",
     "_signals.ts",
     "_run_state.ts",
   ],
