@@ -170,8 +170,9 @@ export function subprocessExec<P extends SubprocessProtocol>(
 ): Promise<[SubprocessTransport, P]> {
   try {
     checkFunction(protocolFactory, "protocol factory");
-    const { child, piped } = spawn(program, args, options, "pipe");
+    // The protocol first, as asyncio: a factory that throws starts no child.
     const protocol = protocolFactory();
+    const { child, piped } = spawn(program, args, options, "pipe");
     const transport = new ChildProcessTransport(child, protocol, piped, loop);
     return Promise.resolve([transport, protocol]);
   } catch (error) {

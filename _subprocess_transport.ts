@@ -149,7 +149,10 @@ export class ChildProcessTransport implements SubprocessTransport {
     return (this.#pipes.get(fd) ?? null) as Transport | null;
   }
 
-  /** Sends `signal` to the child; nothing once it has exited. */
+  /**
+   * Sends `signal` to the child: nothing once it has exited, `NotFound`
+   * (asyncio's ProcessLookupError) once this transport is closed too.
+   */
   sendSignal(signal: Deno.Signal): void {
     if (typeof signal !== "string") {
       throw new TypeError(
@@ -172,6 +175,13 @@ export class ChildProcessTransport implements SubprocessTransport {
   }
 
   #signal(signal: Deno.Signal): void {
+    if (this.#finished) {
+      // asyncio's ProcessLookupError: the transport let go of the process.
+      throw new Deno.errors.NotFound(
+        `Cannot send ${signal}: the process exited and its transport is closed`,
+      );
+    }
+    // Exited, not yet reaped by the transport: nothing, as Popen.
     if (this.#returncode !== null) return;
     try {
       this.#child.kill(signal);

@@ -231,7 +231,14 @@ export class Process {
   async communicate(
     input?: Uint8Array,
   ): Promise<[stdout: Uint8Array | null, stderr: Uint8Array | null]> {
-    if (input !== undefined) assertBytes(input, "input");
+    if (input !== undefined) {
+      assertBytes(input, "input");
+      if (this.stdin === null) {
+        throw new TypeError(
+          'communicate() was given input, but the process\'s stdin is not a pipe (start it with stdin: "pipe")',
+        );
+      }
+    }
     const [, stdout, stderr] = await Promise.all([
       this.#feedStdin(input),
       this.#readAll(1),
@@ -241,7 +248,10 @@ export class Process {
     return [stdout, stderr];
   }
 
-  /** Sends `signal` to the child (nothing once it has exited). */
+  /**
+   * Sends `signal` to the child: nothing once it has exited, `NotFound`
+   * (asyncio's ProcessLookupError) once its transport is closed too.
+   */
   sendSignal(signal: Deno.Signal): void {
     this.#transport.sendSignal(signal);
   }

@@ -149,9 +149,10 @@ Deno.test("kill() then wait() gives returncode -9", async () => {
   proc.kill();
   assert.equal(await withTimeout(proc.wait(), TIMEOUT), -9);
   assert.equal(proc.returncode, -9);
-  // Signals after the exit do nothing (as Popen).
-  proc.kill();
-  proc.terminate();
+  // Once the process exited and its transport closed, a signal is
+  // NotFound, as asyncio's ProcessLookupError (subprocess_parity_test.ts).
+  assert.throws(() => proc.kill(), Deno.errors.NotFound);
+  assert.throws(() => proc.terminate(), Deno.errors.NotFound);
 });
 
 Deno.test("terminate() gives -15 and sendSignal() sends any signal", async () => {
