@@ -303,11 +303,12 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
     if ("path" in localAddr) {
       throw new TypeError("Unix datagram endpoints take path, not localAddr");
     }
-    const { hostname, port } = checkKnownOptions(
-      localAddr,
-      ["hostname", "port"],
+    const { hostname, port, transport } = checkKnownOptions(
+      localAddr as { hostname?: string; port?: number; transport?: string },
+      ["hostname", "port", "transport"],
       "localAddr field",
     );
+    checkUdpTransport(transport, "localAddr");
     if (hostname !== undefined) {
       bindHost = checkHostname(hostname, "localAddr hostname");
       const ip = canonicalIp(bindHost);
@@ -318,11 +319,12 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
   let remote: DatagramAddress | undefined;
   let remoteHostname: string | undefined;
   if (remoteAddr !== undefined) {
-    const { hostname = "127.0.0.1", port } = checkKnownOptions(
-      remoteAddr as { hostname?: string; port: number },
-      ["hostname", "port"],
+    const { hostname = "127.0.0.1", port, transport } = checkKnownOptions(
+      remoteAddr as { hostname?: string; port: number; transport?: string },
+      ["hostname", "port", "transport"],
       "remoteAddr field",
     );
+    checkUdpTransport(transport, "remoteAddr");
     checkDestinationPort(port, "remoteAddr port");
     checkHostname(hostname, "remoteAddr hostname");
     const bindIp = bindHost === undefined ? null : canonicalIp(bindHost);
@@ -337,6 +339,12 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
       : 4;
     const ip = await resolveHost(hostname, wanted);
     checkIpFamily(ip, family, "remoteAddr hostname");
+    if (bindIp !== null && bindIp.includes(":") !== ip.includes(":")) {
+      // asyncio: "can not get address information", before any socket.
+      throw new TypeError(
+        `The remoteAddr ${ip} and the localAddr ${bindIp} are of different address families`,
+      );
+    }
     remote = { hostname: ip, port };
     remoteHostname = hostname;
     if (bindHost === undefined) {
@@ -357,5 +365,19 @@ export async function createDatagramEndpoint<P extends BaseProtocol>(
   return startEndpoint(loop, handle, protocolFactory, {
     remoteAddr: remote,
     remoteHostname,
+    // As asyncio: a broadcasting endpoint is not connected; remoteAddr is
+    // its default target, and it hears from anyone.
+    connect: allowBroadcast !== true,
   });
+}
+
+/** A `Deno.NetAddr`'s `transport` field is welcome if it says "udp". */
+function checkUdpTransport(transport: unknown, what: string): void {
+  if (transport !== undefined && transport !== "udp") {
+    throw new TypeError(
+      `The ${what} transport must be "udp" (or left out), got ${
+        describe(transport)
+      }`,
+    );
+  }
 }

@@ -73,7 +73,20 @@ export interface DatagramConnTransportOptions {
   loop?: LoopCore;
   /** Extra values for `getExtraInfo()`, by name (e.g. `socket`). */
   extra?: Record<string, unknown>;
+  /**
+   * Whether the endpoint connects to `remoteAddr` (default `true`): datagrams
+   * from elsewhere are dropped, ICMP errors come back where the backend
+   * can, and `"peername"` is the remote. `false` keeps `remoteAddr` as the
+   * default target only, as asyncio does with `allow_broadcast`.
+   */
+  connect?: boolean;
 }
+
+/**
+ * What each queued datagram adds to the write buffer size beyond its data,
+ * as CPython 3.13 counts (so a flood of empty datagrams pauses too).
+ */
+const DATAGRAM_HEADER = 8;
 
 interface QueuedDatagram {
   data: Uint8Array;
@@ -132,6 +145,7 @@ export class DatagramConnTransport implements DatagramTransport {
   #unix: boolean;
   #v6: boolean;
   #remote: Deno.Addr | null = null;
+  #connected = true;
   #remoteHost: string | null = null;
 
   // Lifecycle.
@@ -181,10 +195,12 @@ export class DatagramConnTransport implements DatagramTransport {
     protocol: BaseProtocol,
     options?: DatagramConnTransportOptions,
   ) {
-    const { remoteAddr, remoteHostname, loop, extra = {} } = checkKnownOptions(
-      options,
-      ["remoteAddr", "remoteHostname", "loop", "extra"],
-    );
+    const { remoteAddr, remoteHostname, loop, extra = {}, connect } =
+      checkKnownOptions(
+        options,
+        ["remoteAddr", "remoteHostname", "loop", "extra", "connect"],
+      );
+    this.#connected = checkBoolean(connect, "connect option") ?? true;
     let handle = DatagramConnTransport.#pendingHandle;
     DatagramConnTransport.#pendingHandle = null;
     if (handle === null) {
@@ -201,10 +217,15 @@ export class DatagramConnTransport implements DatagramTransport {
       }
     }
     this.#handle = handle;
-    if (this.#remote !== null && handle.canConnect) {
+    if (this.#remote !== null && this.#connected && handle.canConnect) {
       // A kernel-connected socket: ICMP errors come back, other peers are
       // filtered by the kernel.
-      handle.connect(this.#remote);
+      try {
+        handle.connect(this.#remote);
+      } catch (error) {
+        void handle.close();
+        throw error;
+      }
     }
     this.#protocol = protocol;
     this.#loop = loop ?? currentLoop();
@@ -236,14 +257,14 @@ export class DatagramConnTransport implements DatagramTransport {
       case "sockname":
         return this.#handle.addr;
       case "peername":
-        return this.#remote ?? fallback;
+        return (this.#connected ? this.#remote : null) ?? fallback;
       case "socket": {
         const handle = this.#handle;
         return socketView({
           fd: handle.fd,
           options: handle.options,
           localAddr: () => handle.addr,
-          remoteAddr: () => this.#remote ?? undefined,
+          remoteAddr: () => (this.#connected ? this.#remote : null) ?? undefined,
           closed: () => this.#lost,
         });
       }
@@ -316,7 +337,7 @@ export class DatagramConnTransport implements DatagramTransport {
       }
     }
     this.#queue.push({ data: data.slice(), addr: target });
-    this.#bufferSize += data.length;
+    this.#bufferSize += data.length + DATAGRAM_HEADER;
     if (!this.#sending) {
       this.#sending = true;
       this.#flush();
@@ -324,7 +345,10 @@ export class DatagramConnTransport implements DatagramTransport {
     this.#maybePauseProtocol();
   }
 
-  /** Bytes queued (including the datagram being sent) and not yet sent. */
+  /**
+   * Bytes queued (including the datagram being sent) and not yet sent, plus
+   * 8 per datagram for its header, as CPython 3.13 counts.
+   */
   getWriteBufferSize(): number {
     return this.#bufferSize;
   }
@@ -503,7 +527,7 @@ export class DatagramConnTransport implements DatagramTransport {
   /** Whether a received datagram's sender passes the remoteAddr filter. */
   #accepts(addr: Deno.Addr): boolean {
     const remote = this.#remote;
-    if (remote === null) return true;
+    if (remote === null || !this.#connected) return true;
     if (remote.transport === "unixpacket") {
       return (addr as Deno.UnixAddr).path === remote.path;
     }
@@ -528,7 +552,8 @@ export class DatagramConnTransport implements DatagramTransport {
 
   async #flush(): Promise<void> {
     const handle = this.#handle;
-    const connected = this.#remote !== null && handle.canConnect;
+    const connected = this.#remote !== null && this.#connected &&
+      handle.canConnect;
     while (this.#head < this.#queue.length && !this.#lost) {
       const { data, addr } = this.#queue[this.#head];
       let failure: unknown = null;
@@ -540,7 +565,7 @@ export class DatagramConnTransport implements DatagramTransport {
       }
       if (this.#lost) return;
       this.#queue[this.#head++] = undefined as unknown as QueuedDatagram;
-      this.#bufferSize -= data.length;
+      this.#bufferSize -= data.length + DATAGRAM_HEADER;
       if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
         this.#queue = this.#queue.slice(this.#head);
         this.#head = 0;

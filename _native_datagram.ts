@@ -119,7 +119,8 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
   readonly resource = null;
   readonly canConnect = true;
   readonly fd: number;
-  readonly addr: Deno.Addr;
+  /** The local address (the source the kernel chose, once connected). */
+  addr: Deno.Addr;
   readonly options: SocketOptionAccess;
   pollGen = 0;
   pollEvents = 0;
@@ -163,6 +164,9 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
       throw osError(errno(), "connect");
     }
     this.#connected = true;
+    // A wildcard bind now has the route's source address, as getsockname
+    // says (asyncio's sockname after connect).
+    this.addr = sockName(this.fd, "udp", "unixpacket") ?? this.addr;
   }
 
   receiveStart(sink: DatagramSink): void {
