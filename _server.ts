@@ -28,8 +28,11 @@ export interface ServerInit {
   listeners: ListenerHandle[];
   protocolFactory: () => BaseProtocol;
   keepAlive?: boolean;
-  /** Prepares an accepted connection (TLS handshake) before it is served. */
-  accept?: (handle: StreamHandle) => Promise<AcceptedConn>;
+  /**
+   * Prepares an accepted connection (TLS handshake) before it is served;
+   * `signal` aborts it (closeClients/abortClients).
+   */
+  accept?: (handle: StreamHandle, signal: AbortSignal) => Promise<AcceptedConn>;
   /** Extra transport options for accepted connections. */
   canWriteEof?: boolean;
   signal?: AbortSignal;
@@ -65,12 +68,14 @@ export class Server {
   #listeners: ListenerHandle[];
   #protocolFactory: () => BaseProtocol;
   #keepAlive: boolean;
-  #accept: ((handle: StreamHandle) => Promise<AcceptedConn>) | undefined;
+  #accept:
+    | ((handle: StreamHandle, signal: AbortSignal) => Promise<AcceptedConn>)
+    | undefined;
   #canWriteEof: boolean;
   #serving = false;
   #closed = false;
   #listenersClosed: Promise<void>[] = [];
-  #handshakes = new Set<Promise<unknown>>();
+  #handshakes = new Map<Promise<unknown>, AbortController>();
   #transports = new Set<StreamTransport>();
   #idleWaiters: Array<() => void> = [];
   #closeWaiters: Array<() => void> = [];
@@ -172,14 +177,23 @@ export class Server {
     this.#checkIdle();
   }
 
-  /** Closes every live connection (each flushes its buffer first). */
+  /**
+   * Closes every live connection (each flushes its buffer first); one still
+   * in its TLS handshake is aborted.
+   */
   closeClients(): void {
+    this.#abortHandshakes();
     for (const transport of [...this.#transports]) transport.close();
   }
 
   /** Aborts every live connection at once (buffers are discarded). */
   abortClients(): void {
+    this.#abortHandshakes();
     for (const transport of [...this.#transports]) transport.abort();
+  }
+
+  #abortHandshakes(): void {
+    for (const controller of this.#handshakes.values()) controller.abort();
   }
 
   /**
@@ -290,12 +304,15 @@ export class Server {
       this.#start(handle);
       return;
     }
+    const controller = new AbortController();
     const pending = Promise.resolve()
-      .then(() => this.#accept!(handle))
+      .then(() => this.#accept!(handle, controller.signal))
       .then(
         (accepted) => this.#start(accepted.handle, accepted.extra),
         (error) => {
           void handle.close();
+          // Aborted by closeClients()/abortClients(): asked for, not an error.
+          if (controller.signal.aborted) return;
           this.#loop.callExceptionHandler({
             message: "Error while setting up an accepted connection",
             exception: error,
@@ -307,7 +324,7 @@ export class Server {
         this.#handshakes.delete(pending);
         this.#checkIdle();
       });
-    this.#handshakes.add(pending);
+    this.#handshakes.set(pending, controller);
   }
 
   #start(handle: StreamHandle, extra?: Record<string, unknown>): void {

@@ -270,11 +270,11 @@ async function startTlsTransport<P extends BaseProtocol>(
 function upgradeOnAccept(
   loop: LoopCore,
   settings: ServerTlsSettings,
-): (handle: StreamHandle) => Promise<AcceptedConn> {
-  return async (handle) => {
+): (handle: StreamHandle, signal: AbortSignal) => Promise<AcceptedConn> {
+  return async (handle, signal) => {
     const { conn, extra } = await upgradeTransport(
       transportOverHandle(handle, new Protocol(), { loop }),
-      { serverSide: true, server: settings },
+      { serverSide: true, server: settings, signal },
     );
     return { handle: new ConnStreamHandle(conn), extra };
   };

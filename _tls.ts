@@ -39,6 +39,9 @@ export {
   startTlsSettings,
 } from "./_tls_options.ts";
 
+/** The longest delay setTimeout honours (longer ones fire at once). */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
 /** How long closing waits for close_notify to be flushed before aborting. */
 const SHUTDOWN_TIMEOUT = 30_000;
 
@@ -124,15 +127,21 @@ export async function upgradeTransport(
   let aborted = false;
   const stop = new Promise<never>((_, reject) => {
     const ms = settings.handshakeTimeout;
-    timer = setTimeout(
-      () =>
-        reject(
-          new Deno.errors.TimedOut(
-            `The TLS handshake timed out after ${ms} ms`,
+    const deadline = performance.now() + ms;
+    // setTimeout fires at once past 2**31 - 1 ms: wait in steps up to it.
+    const arm = () => {
+      const left = deadline - performance.now();
+      timer = setTimeout(
+        () =>
+          deadline - performance.now() > 0 ? arm() : reject(
+            new Deno.errors.TimedOut(
+              `The TLS handshake timed out after ${ms} ms`,
+            ),
           ),
-        ),
-      ms,
-    );
+        Math.min(MAX_TIMER_DELAY, Math.max(0, left)),
+      );
+    };
+    arm();
     if (signal === undefined) return;
     onAbort = () => {
       aborted = true;

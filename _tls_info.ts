@@ -188,7 +188,8 @@ export interface TlsInfoSource {
 
 /**
  * The `getExtraInfo()` entries of a TLS transport: `"alpnProtocol"`,
- * `"peercert"`, `"cipher"`, `"sslObject"`.
+ * `"peercert"`, `"cipher"`, `"compression"` (always `null`: TLS compression
+ * is never negotiated, as asyncio's `None`), `"sslObject"`.
  */
 export function tlsExtraInfo(source: TlsInfoSource): Record<string, unknown> {
   const { socket, serverSide, serverHostname, chain } = source;
@@ -217,5 +218,5 @@ export function tlsExtraInfo(source: TlsInfoSource): Record<string, unknown> {
     sessionReused: socket.isSessionReused(),
     serverHostname,
   });
-  return { alpnProtocol, peercert, cipher, sslObject };
+  return { alpnProtocol, peercert, cipher, compression: null, sslObject };
 }

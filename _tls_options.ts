@@ -278,6 +278,54 @@ function checkStringList(value: unknown, what: string): string[] | undefined {
   return value;
 }
 
+/**
+ * A server name to verify the certificate against: an IP literal or a DNS
+ * name (labels of 1 to 63 characters, 253 in all; one trailing dot). Never
+ * empty: asyncio's `server_hostname=""` turns the check off, and nothing
+ * turns it off here.
+ */
+function checkServerName(value: unknown): string {
+  const name = checkString(value, "serverName");
+  if (name.length === 0) {
+    throw new TypeError(
+      "The TLS serverName must not be empty: the server's certificate is always checked against a name (leave serverName out to use the host connected to)",
+    );
+  }
+  if (name.includes(":")) return name; // An IPv6 literal.
+  const labels = (name.endsWith(".") ? name.slice(0, -1) : name).split(".");
+  const bad = labels.find((label) =>
+    label.length === 0 || label.length > 63 || /[\s/\\@]/.test(label)
+  );
+  if (bad !== undefined || name.length > 254) {
+    throw new TypeError(
+      `The TLS serverName ${JSON.stringify(name)} is not a host name: ${
+        bad === ""
+          ? "it has an empty label"
+          : bad === undefined
+          ? "it is longer than 253 characters"
+          : `the label ${JSON.stringify(bad)} is not valid`
+      }`,
+    );
+  }
+  return name;
+}
+
+/** ALPN protocol names: each 1 to 255 bytes, as TLS (and CPython) require. */
+function checkAlpn(value: unknown): string[] | undefined {
+  const protocols = checkStringList(value, "alpnProtocols");
+  for (const name of protocols ?? []) {
+    const bytes = new TextEncoder().encode(name).length;
+    if (bytes < 1 || bytes > 255) {
+      throw new RangeError(
+        `Each TLS alpnProtocols entry must be 1 to 255 bytes long, got ${bytes} (${
+          JSON.stringify(name.slice(0, 20))
+        })`,
+      );
+    }
+  }
+  return protocols;
+}
+
 function checkTimeout(value: unknown): number {
   if (value === undefined) return DEFAULT_HANDSHAKE_TIMEOUT;
   const timeout = checkNumber(value, "handshakeTimeout");
@@ -372,12 +420,16 @@ export function clientTlsSettings(tls: unknown): ClientTlsSettings | null {
 }
 
 function checkClient(options: Record<string, unknown>): ClientTlsSettings {
+  const caCerts = checkStringList(options.caCerts, "caCerts");
+  // Parsed now so that a bad entry is an error at the call, not a failed
+  // (or, for one bad entry among good ones, silently ignored) handshake.
+  if (caCerts !== undefined) parseCertificates(caCerts, "caCerts");
   const settings: ClientTlsSettings = {
-    caCerts: checkStringList(options.caCerts, "caCerts"),
+    caCerts,
     serverName: options.serverName === undefined
       ? undefined
-      : checkString(options.serverName, "serverName"),
-    alpnProtocols: checkStringList(options.alpnProtocols, "alpnProtocols"),
+      : checkServerName(options.serverName),
+    alpnProtocols: checkAlpn(options.alpnProtocols),
     handshakeTimeout: checkTimeout(options.handshakeTimeout),
     ...checkVersions(options),
   };
@@ -433,7 +485,7 @@ function checkServer(options: Record<string, unknown>): ServerTlsSettings {
   return {
     cert,
     key,
-    alpnProtocols: checkStringList(options.alpnProtocols, "alpnProtocols"),
+    alpnProtocols: checkAlpn(options.alpnProtocols),
     handshakeTimeout: checkTimeout(options.handshakeTimeout),
     clientCert: clientCert as ClientCertMode,
     clientCaCerts,
