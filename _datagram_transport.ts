@@ -264,7 +264,8 @@ export class DatagramConnTransport implements DatagramTransport {
           fd: handle.fd,
           options: handle.options,
           localAddr: () => handle.addr,
-          remoteAddr: () => (this.#connected ? this.#remote : null) ?? undefined,
+          remoteAddr: () =>
+            (this.#connected ? this.#remote : null) ?? undefined,
           closed: () => this.#lost,
         });
       }

@@ -22,13 +22,7 @@ import {
   type Transport,
 } from "../mod.ts";
 import { SO_SNDBUF, SOL_SOCKET } from "../sockets.ts";
-import {
-  BACKEND,
-  bytesEqual,
-  concat,
-  Prng,
-  withTimeout,
-} from "./_helpers.ts";
+import { BACKEND, bytesEqual, concat, Prng, withTimeout } from "./_helpers.ts";
 
 // ---------------------------------------------------------------------------
 // 1. StreamReader vs a reference model
