@@ -96,7 +96,10 @@ export interface TransportPairOptions {
    * connection). While the reader is paused, up to this many bytes are
    * taken from the writer; the rest stays in the writer's buffer and
    * counts in its `getWriteBufferSize()`. Default 64 KiB; `Infinity` for
-   * no limit.
+   * no limit. As on the Deno backend (whose writes are operations), a
+   * write moves into this buffer a microtask later: until then all of it
+   * counts in `getWriteBufferSize()`, so a large write pauses the protocol
+   * at once (the native backend sends what the kernel takes at the call).
    */
   socketBufferSize?: number;
   /** The largest chunk one `dataReceived` gets. Default 64 KiB. */
@@ -602,6 +605,16 @@ class PairTransport implements MemoryTransport {
   }
 }
 
+/** Option names of the in-memory pair (anything else is a `TypeError`). */
+export const PAIR_OPTIONS = [
+  "loop",
+  "addrA",
+  "addrB",
+  "socketBufferSize",
+  "readSize",
+  "canWriteEof",
+] as const;
+
 /**
  * Makes two connected in-memory transports and starts them: calls
  * `protocolA.connectionMade(a)`, then `protocolB.connectionMade(b)`.
@@ -625,14 +638,7 @@ export function createTransportPair(
     socketBufferSize,
     readSize,
     canWriteEof = true,
-  } = checkKnownOptions(options, [
-    "loop",
-    "addrA",
-    "addrB",
-    "socketBufferSize",
-    "readSize",
-    "canWriteEof",
-  ]);
+  } = checkKnownOptions(options, PAIR_OPTIONS);
   checkAddr(addrA, "addrA");
   checkAddr(addrB, "addrB");
   const capacity = checkSize(

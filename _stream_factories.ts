@@ -138,7 +138,7 @@ export interface CreateUnixServerOptions {
 }
 
 /** Option names of each factory (anything else is a `TypeError`). */
-const CONNECTION_OPTIONS = [
+export const CONNECTION_OPTIONS = [
   "hostname",
   "port",
   "tls",
@@ -150,7 +150,7 @@ const CONNECTION_OPTIONS = [
   "sock",
   "signal",
 ] as const;
-const SERVER_OPTIONS = [
+export const SERVER_OPTIONS = [
   "hostname",
   "port",
   "backlog",
@@ -161,8 +161,13 @@ const SERVER_OPTIONS = [
   "sock",
   "signal",
 ] as const;
-const UNIX_CONNECTION_OPTIONS = ["path", "tls", "sock", "signal"] as const;
-const UNIX_SERVER_OPTIONS = [
+export const UNIX_CONNECTION_OPTIONS = [
+  "path",
+  "tls",
+  "sock",
+  "signal",
+] as const;
+export const UNIX_SERVER_OPTIONS = [
   "path",
   "backlog",
   "startServing",

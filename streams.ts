@@ -59,7 +59,13 @@ import {
   type ClientConnectedCallback,
   StreamReaderProtocol,
 } from "./_stream_protocol.ts";
-import { checkFunction, checkOptions, describe } from "./_validate.ts";
+import { checkFunction, checkKnownOptions, describe } from "./_validate.ts";
+import {
+  CONNECTION_OPTIONS,
+  SERVER_OPTIONS,
+  UNIX_CONNECTION_OPTIONS,
+  UNIX_SERVER_OPTIONS,
+} from "./_stream_factories.ts";
 
 export { IncompleteReadError, LimitOverrunError } from "./_stream_errors.ts";
 export {
@@ -119,7 +125,11 @@ export interface StartUnixServerOptions extends CreateUnixServerOptions {
 export async function openConnection(
   options: OpenConnectionOptions,
 ): Promise<[StreamReader, StreamWriter]> {
-  const { limit, ...rest } = checkOptions(options);
+  const { limit, ...rest } = checkKnownOptions(
+    options,
+    [...CONNECTION_OPTIONS, "limit"],
+    "openConnection option",
+  );
   const loop = getEventLoop();
   return await openStreams(
     loop,
@@ -178,7 +188,11 @@ export async function wrapConn(
   ) {
     throw new TypeError(`The conn must be a Deno.Conn, got ${describe(conn)}`);
   }
-  const { limit, serverSide = false } = checkOptions(options);
+  const { limit, serverSide = false } = checkKnownOptions(
+    options,
+    ["limit", "serverSide"],
+    "wrapConn option",
+  );
   if (typeof serverSide !== "boolean") {
     throw new TypeError(
       `The serverSide option must be a boolean, got ${describe(serverSide)}`,
@@ -218,7 +232,11 @@ export function startServer(
   options?: StartServerOptions,
 ): Promise<Server> {
   try {
-    const { limit, ...rest } = checkOptions(options);
+    const { limit, ...rest } = checkKnownOptions(
+      options,
+      [...SERVER_OPTIONS, "limit"],
+      "startServer option",
+    );
     const loop = getEventLoop();
     return loop.createServer(
       serverProtocols(loop, clientConnected, limit),
@@ -247,7 +265,11 @@ export function startServer(
 export async function openUnixConnection(
   options: OpenUnixConnectionOptions,
 ): Promise<[StreamReader, StreamWriter]> {
-  const { limit, ...rest } = checkOptions(options);
+  const { limit, ...rest } = checkKnownOptions(
+    options,
+    [...UNIX_CONNECTION_OPTIONS, "limit"],
+    "openUnixConnection option",
+  );
   const loop = getEventLoop();
   return await openStreams(
     loop,
@@ -277,7 +299,11 @@ export function startUnixServer(
   options: StartUnixServerOptions,
 ): Promise<Server> {
   try {
-    const { limit, ...rest } = checkOptions(options);
+    const { limit, ...rest } = checkKnownOptions(
+      options,
+      [...UNIX_SERVER_OPTIONS, "limit"],
+      "startUnixServer option",
+    );
     const loop = getEventLoop();
     return loop.createUnixServer(
       serverProtocols(loop, clientConnected, limit),

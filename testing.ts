@@ -54,9 +54,10 @@ import { StreamReaderProtocol } from "./_stream_protocol.ts";
 import {
   createTransportPair as createPair,
   type MemoryTransport,
+  PAIR_OPTIONS,
   type TransportPairOptions,
 } from "./_memory_transport.ts";
-import { checkFunction, checkOptions } from "./_validate.ts";
+import { checkFunction, checkKnownOptions } from "./_validate.ts";
 
 export type {
   MemoryTransport,
@@ -190,7 +191,11 @@ export interface StreamPairOptions extends TransportPairOptions {
 export function createStreamPair(
   options?: StreamPairOptions,
 ): [a: [StreamReader, StreamWriter], b: [StreamReader, StreamWriter]] {
-  const { limit, ...pairOptions } = checkOptions(options);
+  const { limit, ...pairOptions } = checkKnownOptions(
+    options,
+    [...PAIR_OPTIONS, "limit"],
+    "createStreamPair option",
+  );
   const checked = checkLimit(limit);
   const readerA = new StreamReader({ limit: checked });
   const readerB = new StreamReader({ limit: checked });
@@ -240,7 +245,11 @@ export function openMemoryConnection(
 ): Promise<[StreamReader, StreamWriter]> {
   try {
     checkFunction(clientConnected, "clientConnected callback");
-    const { limit, ...pairOptions } = checkOptions(options);
+    const { limit, ...pairOptions } = checkKnownOptions(
+      options,
+      [...PAIR_OPTIONS, "limit"],
+      "openMemoryConnection option",
+    );
     const checked = checkLimit(limit);
     const reader = new StreamReader({ limit: checked });
     const loop = pairOptions.loop ?? getEventLoop();
