@@ -23,8 +23,14 @@ import type { Readiness } from "./_readiness.ts";
  * after every call.
  */
 export interface ReadSink {
-  /** The buffer the next read fills (a protocol's `getBuffer()`, a slab, …). */
-  readBuffer(): Uint8Array;
+  /**
+   * The buffer the next read fills (a protocol's `getBuffer()`, a slab, …).
+   * `ahead`: asked before the data is known to be there (a Deno read, or a
+   * native read after one that filled its buffer); then an empty buffer
+   * means "no room now": a synchronous reader stops until the next
+   * readiness (asyncio asks `get_buffer()` once per readiness).
+   */
+  readBuffer(ahead?: boolean): Uint8Array;
   /** `n` > 0 bytes were read into the start of `buffer`. */
   readDone(buffer: Uint8Array, n: number): void;
   /** The peer shut down its sending side (EOF); no more reads follow. */

@@ -214,7 +214,8 @@ export class ConnStreamHandle implements StreamHandle {
         if (!this.#deliver(sink, held)) return;
         continue;
       }
-      const buffer = sink.readBuffer();
+      // Deno's read needs its buffer before any data is there.
+      const buffer = sink.readBuffer(true);
       let result: HeldRead;
       try {
         const op = conn.read(buffer);

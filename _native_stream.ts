@@ -225,10 +225,14 @@ export class NativeStreamHandle implements StreamHandle, Pollable {
   #read(): void {
     for (let budget = READS_PER_EVENT; this.#reading;) {
       const sink = this.#sink!;
-      const buffer = sink.readBuffer();
+      // After a read that filled its buffer, the next is ahead of data.
+      const ahead = budget !== READS_PER_EVENT;
+      const buffer = sink.readBuffer(ahead);
       if (!this.#reading) return;
       const length = buffer.length < MAX_IO ? buffer.length : MAX_IO;
       if (length !== this.#readLength) {
+        // No room now: ask again at the next readiness (level-triggered).
+        if (length === 0 && ahead) return;
         if (length === 0) {
           this.#endReads();
           sink.readError(

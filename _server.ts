@@ -155,10 +155,12 @@ export class Server {
     }
     this.#serveForeverRunning = true;
     this.startServing();
+    // As asyncio 3.12+: close() ends it, once every connection has ended
+    // too (it awaits waitClosed()).
     return new Promise<void>((resolve) => {
       this.#closeWaiters.push(() => {
         this.#serveForeverRunning = false;
-        resolve();
+        resolve(this.waitClosed());
       });
     });
   }

@@ -2,6 +2,7 @@
 // methods: createConnection, createServer, their Unix variants and
 // startTls, each taking the loop that owns what it makes.
 
+import { canonicalIp } from "./_ip.ts";
 import { checkUnixPath, removeStaleSocket } from "./_unix_path.ts";
 import type { BaseProtocol } from "./protocols.ts";
 import type { LoopCore } from "./_loop_core.ts";
@@ -527,10 +528,16 @@ function listenTcp(
     throw new RangeError("The hostname list must not be empty");
   }
   for (const h of hostnames) checkHostname(h);
+  // The same address twice is one listener, as asyncio's set of addresses.
+  const unique = new Map<string, string>();
+  for (const h of hostnames) {
+    const key = canonicalIp(h) ?? h.toLowerCase();
+    if (!unique.has(key)) unique.set(key, h);
+  }
   const backend = currentBackend();
   const listeners: ListenerHandle[] = [];
   try {
-    for (const h of hostnames) {
+    for (const h of unique.values()) {
       listeners.push(backend.listenTcp({
         hostname: h,
         port: port as number,

@@ -50,6 +50,8 @@ const MIN_WINDOW = 64 * 1024;
  * connection holds memory of its own between reads.
  */
 let scratch: Uint8Array | null = null;
+/** A read buffer meaning "the protocol has no room now" (see ReadSink). */
+const NO_ROOM = new Uint8Array(0);
 
 let peerEofSeen: (transport: StreamTransport) => boolean;
 let overHandle: (
@@ -159,8 +161,10 @@ export class StreamTransport implements Transport {
   #slabOffset = 0;
   #readProtocol: BaseProtocol | null = null;
   #readBuffered = false;
+  /** Whether the read in flight fills the protocol's own buffer. */
+  #readIntoProtocol = false;
   #sink: ReadSink = {
-    readBuffer: () => this.#nextReadBuffer(),
+    readBuffer: (ahead) => this.#nextReadBuffer(ahead === true),
     readDone: (buffer, n) => this.#readDone(buffer, n),
     readEof: () => this.#readEof(),
     readError: (error) => this.#readError(error),
@@ -475,15 +479,26 @@ export class StreamTransport implements Transport {
   }
 
   /** The sink's `readBuffer`: the protocol's buffer, or one of ours. */
-  #nextReadBuffer(): Uint8Array {
+  #nextReadBuffer(ahead: boolean): Uint8Array {
     const protocol = this.#protocol;
     const buffered = isBuffered(protocol);
     this.#readProtocol = protocol;
     this.#readBuffered = buffered;
+    this.#readIntoProtocol = buffered;
     if (buffered) {
       try {
         return getProtocolBuffer(protocol as BufferedProtocol, -1);
       } catch (error) {
+        if (ahead) {
+          // No room (or an error) before any data is there: asyncio asks
+          // getBuffer() when data has arrived, so ask again then. A
+          // synchronous reader waits for the next readiness; an async one
+          // reads into the transport's buffer and feeds the protocol
+          // through getBuffer() once the bytes are in (see #readDone).
+          if (this.#handle.syncReads) return NO_ROOM;
+          this.#readIntoProtocol = false;
+          return this.#readBuffer ??= this.#newReadBuffer();
+        }
         this.#fatal(error, "Exception in protocol.getBuffer()");
         return new Uint8Array(1);
       }
@@ -502,6 +517,7 @@ export class StreamTransport implements Transport {
     if (this.#closing) return;
     const protocol = this.#readProtocol!;
     const buffered = this.#readBuffered;
+    const intoProtocol = this.#readIntoProtocol;
     // setProtocol() may have switched protocols while the read was in
     // flight: deliver in the form the current protocol takes.
     const current = this.#protocol;
@@ -510,13 +526,13 @@ export class StreamTransport implements Transport {
       : isBuffered(current);
     const start = debugActive ? performance.now() : 0;
     try {
-      if (currentBuffered && buffered && current === protocol) {
+      if (currentBuffered && intoProtocol && current === protocol) {
         (current as BufferedProtocol).bufferUpdated(n);
       } else if (currentBuffered) {
         feedBuffered(current as BufferedProtocol, buffer.subarray(0, n));
       } else {
         (current as Protocol).dataReceived(
-          buffered
+          intoProtocol
             ? buffer.slice(0, n)
             : buffer === scratch
             ? this.#takeScratch(buffer, n)
