@@ -27,27 +27,96 @@ export const NI_NAMEREQD = 8;
 /** `getNameInfo` flag: the service is a datagram service. */
 export const NI_DGRAM = 16;
 
-const SERVICES: Record<string, number> = {
-  echo: 7,
-  discard: 9,
-  daytime: 13,
-  ftp: 21,
-  ssh: 22,
-  telnet: 23,
-  smtp: 25,
-  time: 37,
-  domain: 53,
-  http: 80,
-  pop3: 110,
-  ntp: 123,
-  imap: 143,
-  snmp: 161,
-  ldap: 389,
-  https: 443,
-  submission: 587,
-  imaps: 993,
-  pop3s: 995,
-};
+/** A service's port per protocol, as /etc/services lists it. */
+interface Service {
+  tcp?: number;
+  udp?: number;
+}
+
+/**
+ * Services known without reading /etc/services (when the program may not):
+ * the common ones, with the protocols netbase lists them for.
+ */
+const BUILT_IN: Array<
+  [names: string, port: number, protos: "tcp" | "udp" | "both"]
+> = [
+  ["echo", 7, "both"],
+  ["discard", 9, "both"],
+  ["daytime", 13, "both"],
+  ["ftp", 21, "tcp"],
+  ["ssh", 22, "tcp"],
+  ["telnet", 23, "tcp"],
+  ["smtp mail", 25, "tcp"],
+  ["time", 37, "both"],
+  ["domain", 53, "both"],
+  ["tftp", 69, "udp"],
+  ["http www", 80, "tcp"],
+  ["pop3", 110, "tcp"],
+  ["ntp", 123, "udp"],
+  ["imap imap2", 143, "tcp"],
+  ["snmp", 161, "udp"],
+  ["ldap", 389, "both"],
+  ["https", 443, "both"],
+  ["submission", 587, "tcp"],
+  ["imaps", 993, "tcp"],
+  ["pop3s", 995, "tcp"],
+  ["postgresql postgres", 5432, "tcp"],
+];
+
+let services: Map<string, Service> | undefined;
+
+/**
+ * The services by name: /etc/services when the program may read it (as
+ * the C library's getaddrinfo does), else the built-in list.
+ */
+function serviceTable(): Map<string, Service> {
+  if (services !== undefined) return services;
+  const table = new Map<string, Service>();
+  let text: string | null = null;
+  try {
+    const path = "/etc/services";
+    if (
+      Deno.permissions.querySync({ name: "read", path }).state === "granted"
+    ) {
+      text = Deno.readTextFileSync(path);
+    }
+  } catch {
+    text = null;
+  }
+  const add = (name: string, port: number, proto: "tcp" | "udp") => {
+    const entry = table.get(name) ?? {};
+    entry[proto] ??= port;
+    table.set(name, entry);
+  };
+  if (text !== null) {
+    for (const line of text.split("\n")) {
+      const [name, portProto, ...aliases] = line.replace(/#.*/, "").trim()
+        .split(/\s+/);
+      const match = /^(\d+)\/(tcp|udp)$/.exec(portProto ?? "");
+      if (!name || match === null) continue;
+      for (const n of [name, ...aliases]) {
+        add(n.toLowerCase(), Number(match[1]), match[2] as "tcp" | "udp");
+      }
+    }
+  }
+  if (table.size === 0) {
+    for (const [names, port, protos] of BUILT_IN) {
+      for (const name of names.split(" ")) {
+        if (protos !== "udp") add(name, port, "tcp");
+        if (protos !== "tcp") add(name, port, "udp");
+      }
+    }
+  }
+  return services = table;
+}
+
+/** The first service name for `port` over `proto`, if there is one. */
+function serviceName(port: number, proto: "tcp" | "udp"): string | undefined {
+  for (const [name, entry] of serviceTable()) {
+    if (entry[proto] === port) return name;
+  }
+  return undefined;
+}
 
 /**
  * One result of {@linkcode getAddrInfo}, as Python's tuple:
@@ -73,20 +142,23 @@ export interface GetAddrInfoOptions {
   flags?: number;
 }
 
-function resolvePort(port: unknown): number {
-  if (port === null || port === undefined) return 0;
+/** A port, and the protocols it is for when given as a service name. */
+function resolvePort(port: unknown): { port: number; service?: Service } {
+  if (port === null || port === undefined) return { port: 0 };
   if (typeof port === "number") {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new RangeError(
         `The port must be an integer from 0 to 65535, got ${port}`,
       );
     }
-    return port;
+    return { port };
   }
   if (typeof port === "string") {
     if (/^\d+$/.test(port)) return resolvePort(Number(port));
-    const known = SERVICES[port.toLowerCase()];
-    if (known !== undefined) return known;
+    const service = serviceTable().get(port.toLowerCase());
+    if (service !== undefined) {
+      return { port: (service.tcp ?? service.udp)!, service };
+    }
     throw new Deno.errors.NotFound(`Servname not supported: "${port}"`);
   }
   throw new TypeError(
@@ -99,9 +171,12 @@ function resolvePort(port: unknown): number {
  * `socket.getaddrinfo` (and asyncio's `loop.getaddrinfo`): one
  * `[family, type, proto, canonname, { hostname, port }]` per address and
  * socket type. `/etc/hosts` is honoured. A `null` host gives the loopback
- * addresses (the wildcard ones with `AI_PASSIVE`). Ports may be numbers,
- * numeric strings or common service names (`"http"`). Unknown names reject
- * with `Deno.errors.NotFound`.
+ * addresses (the wildcard ones with `AI_PASSIVE`); `""`, or no host and no
+ * port, is `NotFound`, as in CPython. Ports may be numbers, numeric strings
+ * or service names: those of /etc/services when the program may read it
+ * (else a built-in list of common ones), each only for the protocols it
+ * lists (`"http"` gives stream entries only). Unknown names reject with
+ * `Deno.errors.NotFound`.
  *
  * @example Resolve localhost
  * ```ts
@@ -128,7 +203,20 @@ export async function getAddrInfo(
     proto = 0,
     flags = 0,
   } = checkKnownOptions(options, ["family", "type", "proto", "flags"]);
-  const portNumber = resolvePort(port);
+  const { port: portNumber, service } = resolvePort(port);
+  if (
+    (host === null || host === undefined) &&
+    (port === null || port === undefined)
+  ) {
+    throw new Deno.errors.NotFound(
+      "Name or service not known: give a host or a port",
+    );
+  }
+  if (host === "") {
+    throw new Deno.errors.NotFound(
+      'Name or service not known: "" (use null for the local addresses)',
+    );
+  }
   if (![AF_UNSPEC, AF_INET, AF_INET6].includes(family)) {
     throw new Deno.errors.NotSupported(
       `Address family ${family} is not supported by getAddrInfo`,
@@ -143,10 +231,12 @@ export async function getAddrInfo(
     throw new TypeError("The flags and proto must be numbers");
   }
   let addresses: Array<{ address: string; family: number }>;
-  if (host === null || host === undefined || host === "") {
+  if (host === null || host === undefined) {
+    // The C library's order: IPv4 first for the wildcards, IPv6 first for
+    // the loopback addresses.
     addresses = (flags & AI_PASSIVE)
       ? [{ address: "0.0.0.0", family: 4 }, { address: "::", family: 6 }]
-      : [{ address: "127.0.0.1", family: 4 }, { address: "::1", family: 6 }];
+      : [{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }];
   } else {
     const literal = host.startsWith("[") && host.endsWith("]")
       ? host.slice(1, -1)
@@ -171,7 +261,16 @@ export async function getAddrInfo(
       }
     }
   }
-  const types = type === 0 ? [SOCK_STREAM, SOCK_DGRAM] : [type];
+  // A service name is for the protocols /etc/services lists it with.
+  const types = (type === 0 ? [SOCK_STREAM, SOCK_DGRAM] : [type]).filter((t) =>
+    service === undefined ||
+    (t === SOCK_STREAM ? service.tcp : service.udp) !== undefined
+  );
+  if (types.length === 0) {
+    throw new Deno.errors.NotFound(
+      `Servname not supported for the socket type: "${port}"`,
+    );
+  }
   const canonname = (flags & AI_CANONNAME) && host ? host : "";
   const out: AddrInfo[] = [];
   for (const { address, family: version } of addresses) {
@@ -180,10 +279,13 @@ export async function getAddrInfo(
     for (const t of types) {
       const p = t === SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
       if (proto !== 0 && proto !== p) continue;
+      const servicePort = service === undefined
+        ? portNumber
+        : (t === SOCK_STREAM ? service.tcp : service.udp)!;
       out.push([af, t, p, out.length === 0 ? canonname : "", {
         transport: t === SOCK_STREAM ? "tcp" : "udp",
         hostname: address,
-        port: portNumber,
+        port: servicePort,
       }]);
     }
   }
@@ -198,8 +300,10 @@ export async function getAddrInfo(
 /**
  * Turns a socket address into `[host, service]`, as Python's
  * `socket.getnameinfo`: the host's name (from `/etc/hosts` or DNS) and the
- * port's service name. `NI_NUMERICHOST`/`NI_NUMERICSERV` keep them numeric;
- * `NI_NAMEREQD` rejects with `NotFound` when the host has no name.
+ * port's service name (over UDP with `NI_DGRAM`). The host must be a
+ * numeric address (`NotFound` otherwise, as CPython's).
+ * `NI_NUMERICHOST`/`NI_NUMERICSERV` keep them numeric; `NI_NAMEREQD` rejects
+ * with `NotFound` when the host has no name.
  *
  * @example Name the loopback address
  * ```ts
@@ -225,33 +329,31 @@ export async function getNameInfo(
       `The hostname must be a string, got ${describe(hostname)}`,
     );
   }
-  resolvePort(port);
+  const { port: portNumber } = resolvePort(port);
   if (typeof flags !== "number") {
     throw new TypeError(`The flags must be a number, got ${describe(flags)}`);
   }
-  let numeric = hostname;
+  // As CPython's: the host must be a numeric address.
   if (ipVersion(hostname) === 0) {
-    const [first] = await getAddrInfo(hostname, port, { type: SOCK_STREAM });
-    numeric = first[4].hostname;
+    throw new Deno.errors.NotFound(
+      `Name or service not known: getNameInfo takes a numeric address, got "${hostname}"`,
+    );
   }
-  let name = numeric;
-  let service = String(port);
-  if ((flags & NI_NUMERICHOST) === 0 || (flags & NI_NUMERICSERV) === 0) {
+  let name = hostname;
+  if ((flags & NI_NUMERICHOST) === 0) {
     try {
       const { lookupService } = await import("node:dns/promises");
-      const found = await lookupService(numeric, port);
-      name = found.hostname;
-      service = found.service;
+      name = (await lookupService(hostname, portNumber)).hostname;
     } catch {
-      if (flags & NI_NAMEREQD) {
-        throw new Deno.errors.NotFound(`Name or service not known: ${numeric}`);
-      }
+      name = hostname;
+    }
+    if ((flags & NI_NAMEREQD) && name === hostname) {
+      throw new Deno.errors.NotFound(`Name or service not known: ${hostname}`);
     }
   }
-  if (flags & NI_NUMERICHOST) name = numeric;
-  else if ((flags & NI_NAMEREQD) && name === numeric) {
-    throw new Deno.errors.NotFound(`Name or service not known: ${numeric}`);
-  }
-  if (flags & NI_NUMERICSERV) service = String(port);
+  const service = flags & NI_NUMERICSERV
+    ? String(portNumber)
+    : serviceName(portNumber, flags & NI_DGRAM ? "udp" : "tcp") ??
+      String(portNumber);
   return [name, service];
 }

@@ -122,6 +122,14 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   /**
+   * The loop the future belongs to (asyncio's `get_loop()`): the one that
+   * made it, else the current loop.
+   */
+  getLoop(): LoopCore {
+    return this.#loop ?? currentLoop();
+  }
+
+  /**
    * Cancels the future; returns `false` if it was already done. The
    * `CancelledError` that `result()`, `exception()` and `await` then throw
    * carries `message` when given (asyncio's `cancel(msg)`).

@@ -12,6 +12,8 @@ export class RunState {
   #running = false;
   #stopping = false;
   #onStop: (() => void) | null = null;
+  /** Counts runs: a stop scheduled for one run never ends the next. */
+  #run = 0;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
 
   /** Whether `runForever()` or `runUntilComplete()` is active. */
@@ -61,20 +63,24 @@ export class RunState {
       throw new Deno.errors.Busy("This event loop is already running");
     }
     this.#running = true;
+    this.#run++;
     this.#keepAlive = setInterval(() => {}, KEEP_ALIVE_MS);
     if (this.#stopping) this.#scheduleStop();
   }
 
   #leave(): void {
     this.#running = false;
+    // As asyncio's run_forever: a run uses up a pending stop.
+    this.#stopping = false;
     this.#onStop = null;
     clearInterval(this.#keepAlive);
     this.#keepAlive = undefined;
   }
 
   #scheduleStop(): void {
+    const run = this.#run;
     onNextTurn(() => {
-      if (!this.#stopping) return;
+      if (!this.#stopping || run !== this.#run) return;
       this.#stopping = false;
       this.#onStop?.();
     });

@@ -3,25 +3,51 @@
 
 import { describe } from "./_validate.ts";
 
+/** Linux's signal numbers (the same on x86_64 and aarch64). */
 const SIGNALS: Record<number, Deno.Signal> = {
   1: "SIGHUP",
   2: "SIGINT",
   3: "SIGQUIT",
+  4: "SIGILL",
+  5: "SIGTRAP",
+  6: "SIGABRT",
+  7: "SIGBUS",
+  8: "SIGFPE",
+  9: "SIGKILL",
   10: "SIGUSR1",
+  11: "SIGSEGV",
   12: "SIGUSR2",
   13: "SIGPIPE",
   14: "SIGALRM",
   15: "SIGTERM",
+  16: "SIGSTKFLT",
   17: "SIGCHLD",
   18: "SIGCONT",
+  19: "SIGSTOP",
+  20: "SIGTSTP",
+  21: "SIGTTIN",
+  22: "SIGTTOU",
+  23: "SIGURG",
+  24: "SIGXCPU",
+  25: "SIGXFSZ",
+  26: "SIGVTALRM",
+  27: "SIGPROF",
   28: "SIGWINCH",
+  29: "SIGIO",
+  30: "SIGPWR",
+  31: "SIGSYS",
 };
+
+const NAMES = new Set<string>([...Object.values(SIGNALS), "SIGPOLL"]);
+
+/** What no process can catch (asyncio: "sig N cannot be caught"). */
+const UNCATCHABLE = new Set<string>(["SIGKILL", "SIGSTOP"]);
 
 function signalName(signal: unknown): Deno.Signal {
   if (typeof signal === "number") {
     const name = SIGNALS[signal];
     if (name === undefined) {
-      throw new RangeError(`Unknown or unsupported signal number ${signal}`);
+      throw new RangeError(`Unknown signal number ${signal}`);
     }
     return name;
   }
@@ -32,16 +58,19 @@ function signalName(signal: unknown): Deno.Signal {
       }`,
     );
   }
+  if (!NAMES.has(signal)) throw new RangeError(`Unknown signal ${signal}`);
   return signal as Deno.Signal;
 }
 
-/** The signal handlers of one loop. */
 export class SignalHandlers {
   #listeners = new Map<Deno.Signal, () => void>();
 
   /** Calls `listener` on `signal`, replacing a listener set before. */
   add(signal: Deno.Signal | number, listener: () => void): void {
     const name = signalName(signal);
+    if (UNCATCHABLE.has(name)) {
+      throw new Deno.errors.NotSupported(`The signal ${name} cannot be caught`);
+    }
     this.remove(name);
     try {
       Deno.addSignalListener(name, listener);

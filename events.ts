@@ -271,6 +271,9 @@ export class EventLoop implements LoopCore {
         `A promise, Future or Task is required, got ${describe(future)}`,
       );
     }
+    if (future instanceof Future && future.getLoop() !== this) {
+      throw new TypeError("The future belongs to a different event loop");
+    }
     return await this.#run.runUntilComplete(future);
   }
 
