@@ -333,9 +333,7 @@ export class EmulatedSocket implements SocketImpl {
   }
 
   getSockName(): Deno.Addr {
-    if (this.#stream !== null) {
-      return this.#stream.conn.localAddr ?? this.#pairAddrs!.local;
-    }
+    if (this.#stream !== null) return this.#streamAddr("local");
     if (this.#listener !== null) return this.#listener.listener.addr;
     if (this.#dgram !== null) return this.#dgram.conn.addr;
     if (this.family === AF_UNIX) {
@@ -350,10 +348,16 @@ export class EmulatedSocket implements SocketImpl {
     };
   }
 
+  /** A connected stream's address; a Unix pair's ends are unnamed. */
+  #streamAddr(end: "local" | "remote"): Deno.Addr {
+    const pair = this.#pairAddrs;
+    if (pair !== null && this.family === AF_UNIX) return pair[end];
+    const conn = this.#stream!.conn;
+    return (end === "local" ? conn.localAddr : conn.remoteAddr) ?? pair![end];
+  }
+
   getPeerName(): Deno.Addr {
-    if (this.#stream !== null) {
-      return this.#stream.conn.remoteAddr ?? this.#pairAddrs!.remote;
-    }
+    if (this.#stream !== null) return this.#streamAddr("remote");
     if (this.#remote !== null) return this.#remote;
     throw new Deno.errors.NotConnected("Transport endpoint is not connected");
   }

@@ -77,8 +77,8 @@ function socketPair(
     const path = `\0aionet-socketpair-${crypto.randomUUID()}`;
     listener = ops.listenUnix(path);
     connecting = ops.connectUnix(path);
-    addrA = { transport: "unix", path };
-    addrB = { transport: "unix", path: "" };
+    // Both ends unnamed, as socketpair(2)'s (the path is ours, not theirs).
+    addrA = addrB = { transport: "unix", path: null as unknown as string };
   } else {
     const hostname = family === AF_INET6 ? "::1" : "127.0.0.1";
     listener = ops.listenTcp({ hostname, port: 0 });
