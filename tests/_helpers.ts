@@ -8,7 +8,7 @@
 
 import { Protocol } from "../protocols.ts";
 import type { Transport } from "../transports.ts";
-import { type ExceptionContext, getEventLoop } from "../events.ts";
+import { EventLoop, type ExceptionContext, getEventLoop } from "../events.ts";
 
 // ---- Which I/O backend the suite runs on ----
 
@@ -697,3 +697,23 @@ export async function settlesWithin<T>(
 
 /** What {@linkcode settlesWithin} returns when the time ran out. */
 export const timedOut: unique symbol = Symbol("timedOut");
+
+// ---- Loops of their own ----
+
+/** A fresh loop that collects what reaches its exception handler. */
+export function newLoop(): [EventLoop, ExceptionContext[]] {
+  const loop = new EventLoop();
+  const contexts: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, context) => contexts.push(context));
+  return [loop, contexts];
+}
+
+/**
+ * Resolves after a timer of `loop` due in `ms` has run: a point by which
+ * callbacks and reports that were due earlier have happened.
+ */
+export async function timerPassed(loop: EventLoop, ms = 20): Promise<void> {
+  const passed = loop.createFuture<void>();
+  loop.callLater(ms, () => passed.setResult());
+  await withTimeout(passed, 5000, `callLater(${ms})`);
+}

@@ -15,25 +15,7 @@ import {
   type Task,
   TimerHandle,
 } from "../events.ts";
-import { withTimeout } from "./_helpers.ts";
-
-/** A fresh loop that collects what reaches its exception handler. */
-function newLoop(): [EventLoop, ExceptionContext[]] {
-  const loop = new EventLoop();
-  const contexts: ExceptionContext[] = [];
-  loop.setExceptionHandler((_loop, context) => contexts.push(context));
-  return [loop, contexts];
-}
-
-/**
- * Resolves after a timer of `loop` due in `ms` has run: a point by which
- * callbacks and reports that were due earlier have happened.
- */
-async function timerPassed(loop: EventLoop, ms = 20): Promise<void> {
-  const passed = loop.createFuture<void>();
-  loop.callLater(ms, () => passed.setResult());
-  await withTimeout(passed, 5000, `callLater(${ms})`);
-}
+import { newLoop, timerPassed, withTimeout } from "./_helpers.ts";
 
 /** A promise and its settle functions. */
 function deferred<T>(): PromiseWithResolvers<T> {

@@ -13,12 +13,7 @@
 // addresses are Deno.NetAddr, getEventLoop() makes a new loop after close().
 
 import assert from "node:assert/strict";
-import {
-  EventLoop,
-  type ExceptionContext,
-  Handle,
-  InvalidStateError,
-} from "../events.ts";
+import { EventLoop, Handle, InvalidStateError } from "../events.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -33,25 +28,7 @@ import {
   SOCK_DGRAM,
   SOCK_STREAM,
 } from "../sockets.ts";
-import { withTimeout } from "./_helpers.ts";
-
-/** A fresh loop that collects what reaches its exception handler. */
-function newLoop(): [EventLoop, ExceptionContext[]] {
-  const loop = new EventLoop();
-  const contexts: ExceptionContext[] = [];
-  loop.setExceptionHandler((_loop, context) => contexts.push(context));
-  return [loop, contexts];
-}
-
-/**
- * Resolves after a timer of `loop` due in `ms` has run: a point by which
- * callbacks that were due earlier have happened.
- */
-async function timerPassed(loop: EventLoop, ms = 20): Promise<void> {
-  const passed = loop.createFuture<void>();
-  loop.callLater(ms, () => passed.setResult());
-  await withTimeout(passed, 5000, `callLater(${ms})`);
-}
+import { newLoop, timerPassed, withTimeout } from "./_helpers.ts";
 
 /**
  * The protocols ("tcp", "udp") that /etc/services lists for `name` (as a
