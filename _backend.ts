@@ -369,6 +369,8 @@ export interface SocketImpl {
   getPeerName(): Deno.Addr;
   setsockopt(level: number, option: number, value: number | Uint8Array): void;
   getsockopt(level: number, option: number): number;
+  /** The option's first `buflen` bytes, where the backend has real sockets. */
+  getsockoptBytes?(level: number, option: number, buflen: number): Uint8Array;
   /** Closes; queued bytes are still sent, as the kernel does. */
   close(): void;
   /** Whether it was closed or detached. */

@@ -146,16 +146,8 @@ export function setOption(
 
 /** `getsockopt` of an int; throws the errno. */
 export function getOption(fd: number, level: number, option: number): number {
-  if (level === SOL_SOCKET && option === SO_LINGER) {
-    // Python returns the raw struct for SO_LINGER; as a number: the linger
-    // seconds when on, -1 when off.
-    lengthCell[0] = 8;
-    if (sys.getsockopt(fd, level, option, lingerBytes, lengthBytes) < 0) {
-      throwErrno(`getsockopt(${level}, ${option})`);
-    }
-    const view = new Int32Array(lingerBytes.buffer);
-    return view[0] ? view[1] : -1;
-  }
+  // As CPython's two-argument getsockopt: the option's first int (for
+  // SO_LINGER, l_onoff; its raw bytes come from getOptionBytes).
   intBuffer[0] = 0;
   lengthCell[0] = 4;
   if (sys.getsockopt(fd, level, option, intBytes, lengthBytes) < 0) {
@@ -163,6 +155,21 @@ export function getOption(fd: number, level: number, option: number): number {
   }
   // Byte-sized options (IP_MULTICAST_TTL/LOOP may be read back as one byte).
   return lengthCell[0] === 1 ? intBytes[0] : intBuffer[0];
+}
+
+/** The first `buflen` bytes of an option (CPython's three-argument form). */
+export function getOptionBytes(
+  fd: number,
+  level: number,
+  option: number,
+  buflen: number,
+): Uint8Array {
+  const bytes = new Uint8Array(buflen);
+  lengthCell[0] = buflen;
+  if (sys.getsockopt(fd, level, option, bytes, lengthBytes) < 0) {
+    throwErrno(`getsockopt(${level}, ${option})`);
+  }
+  return bytes.slice(0, lengthCell[0]);
 }
 
 /** The pending error of `fd` (SO_ERROR: read and cleared), 0 for none. */

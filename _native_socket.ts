@@ -51,6 +51,7 @@ import {
   encodeLiteral,
   encodePath,
   getOption,
+  getOptionBytes,
   peerName,
   resolveSync,
   setOption,
@@ -421,6 +422,11 @@ export class NativeSocket implements SocketImpl, Pollable {
       }
     }
     setOption(this.fd, level, option, value);
+  }
+
+  getsockoptBytes(level: number, option: number, buflen: number): Uint8Array {
+    this.#open();
+    return getOptionBytes(this.fd, level, option, buflen);
   }
 
   getsockopt(level: number, option: number): number {

@@ -3,6 +3,8 @@
 // Deno backend, a real socket on the native one). Internal helpers here let
 // the transports take a socket over.
 
+import { ipVersion } from "./_ip.ts";
+import { checkIntOption } from "./_validate.ts";
 import { checkUnixPath } from "./_unix_path.ts";
 import type { DetachedHandle, SocketImpl } from "./_backend.ts";
 import { currentBackend } from "./_io.ts";
@@ -563,6 +565,7 @@ export class Socket {
         }`,
       );
     }
+    if (typeof value === "number") checkIntOption(value);
     checkOptionValue(level, option, value);
     this.#impl.setsockopt(level, option, value);
   }
@@ -572,14 +575,32 @@ export class Socket {
    * returns the pending error as an errno (0 for none) and clears it: the
    * outcome of a non-blocking `connect()`. On the Deno backend
    * `SO_BROADCAST` is 1 for datagram sockets (Deno always allows
-   * broadcast).
+   * broadcast). With `buflen` (1 to 1024), the option's raw bytes, as
+   * CPython's three-argument form: how struct-valued options such as
+   * `SO_LINGER` are read (native backend; the Deno backend has no raw
+   * options and throws `NotSupported`).
    */
-  getsockopt(level: number, option: number): number {
+  getsockopt(level: number, option: number): number;
+  getsockopt(level: number, option: number, buflen: number): Uint8Array;
+  getsockopt(
+    level: number,
+    option: number,
+    buflen?: number,
+  ): number | Uint8Array {
     this.#checkOpen();
     if (typeof level !== "number" || typeof option !== "number") {
       throw new TypeError("The level and option must be numbers");
     }
-    return this.#impl.getsockopt(level, option);
+    if (buflen === undefined) return this.#impl.getsockopt(level, option);
+    if (!Number.isInteger(buflen) || buflen < 1 || buflen > 1024) {
+      throw new RangeError(`The buflen must be 1 to 1024, got ${buflen}`);
+    }
+    if (this.#impl.getsockoptBytes === undefined) {
+      throw new Deno.errors.NotSupported(
+        "Reading an option's raw bytes needs the native backend (Deno's sockets expose no options)",
+      );
+    }
+    return this.#impl.getsockoptBytes(level, option, buflen);
   }
 
   /** A short description: `<Socket fd=5 AF_INET SOCK_STREAM connected>`. */
@@ -672,6 +693,15 @@ export class Socket {
       host = what === "bind"
         ? (this.family === AF_INET6 ? "::" : "0.0.0.0")
         : (this.family === AF_INET6 ? "::1" : "127.0.0.1");
+    }
+    // An IP of the other family cannot work (CPython: gaierror).
+    const version = ipVersion(host);
+    if (version !== 0 && (version === 6) !== (this.family === AF_INET6)) {
+      throw new TypeError(
+        `The address ${host} is IPv${version}, but the socket is ${
+          FAMILY_NAMES[this.family]
+        }`,
+      );
     }
     return { hostname: host, port: port as number };
   }

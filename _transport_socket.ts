@@ -3,6 +3,7 @@
 // Over a backend handle: on the native backend `fileno()` is the OS
 // descriptor and the socket options are real.
 
+import { checkIntOption } from "./_validate.ts";
 import type { SocketOptionAccess } from "./_backend.ts";
 import { nextFd } from "./_fd.ts";
 
@@ -115,7 +116,13 @@ export class TransportSocket {
    */
   setsockopt(level: number, option: number, value: number | boolean): void {
     const options = this.#options();
-    options.set(level, option, typeof value === "boolean" ? +value : value);
+    const number = typeof value === "boolean" ? +value : value;
+    if (typeof number !== "number") {
+      throw new TypeError(
+        `The option value must be a number or a boolean, got ${typeof value}`,
+      );
+    }
+    options.set(level, option, checkIntOption(number));
   }
 
   /** Reads a socket option (`getsockopt(2)`); native backend only. */

@@ -214,3 +214,19 @@ export function describe(value: unknown): string {
   if (typeof value === "string") return `a string ("${value.slice(0, 20)}")`;
   return `${typeof value} ${String(value)}`;
 }
+
+/**
+ * A socket option's number: an integer (`TypeError`) that fits a C int
+ * (`RangeError`), as CPython's `setsockopt` requires.
+ */
+export function checkIntOption(value: number): number {
+  if (!Number.isInteger(value)) {
+    throw new TypeError(`The option value must be an integer, got ${value}`);
+  }
+  if (value < -(2 ** 31) || value > 2 ** 31 - 1) {
+    throw new RangeError(
+      `The option value must fit a C int (-2^31 to 2^31-1), got ${value}`,
+    );
+  }
+  return value;
+}

@@ -331,11 +331,16 @@ nativeTest("options: TCP_NODELAY, SO_RCVBUF, SO_LINGER", () => {
     assert.equal(sock.getsockopt(IPPROTO_TCP, TCP_NODELAY), 1);
     sock.setsockopt(SOL_SOCKET, SO_RCVBUF, 8192);
     assert.ok(sock.getsockopt(SOL_SOCKET, SO_RCVBUF) >= 8192);
-    assert.equal(sock.getsockopt(SOL_SOCKET, SO_LINGER), -1, "off");
-    sock.setsockopt(SOL_SOCKET, SO_LINGER, 0);
-    assert.equal(sock.getsockopt(SOL_SOCKET, SO_LINGER), 0);
+    // As CPython: two arguments read l_onoff; three, the struct's bytes.
+    assert.equal(sock.getsockopt(SOL_SOCKET, SO_LINGER), 0, "off");
+    sock.setsockopt(SOL_SOCKET, SO_LINGER, 0); // aionet: linger 0 s, on
+    assert.equal(sock.getsockopt(SOL_SOCKET, SO_LINGER), 1);
+    assert.deepEqual(
+      sock.getsockoptBytes(SOL_SOCKET, SO_LINGER, 8),
+      new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]),
+    );
     sock.setsockopt(SOL_SOCKET, SO_LINGER, new Uint8Array(8));
-    assert.equal(sock.getsockopt(SOL_SOCKET, SO_LINGER), -1);
+    assert.equal(sock.getsockopt(SOL_SOCKET, SO_LINGER), 0);
     assert.throws(() => sock.getsockopt(SOL_SOCKET, 12345));
   } finally {
     sock.close();
