@@ -100,6 +100,17 @@ export { denoBackend };
  */
 export function readinessFor(fileobj: unknown): Readiness | undefined {
   const readiness = readinessOf(fileobj);
-  if (readiness !== undefined || typeof fileobj !== "number") return readiness;
-  return currentBackend().readinessOfFd(fileobj);
+  if (readiness !== undefined) return readiness;
+  let fd = fileobj;
+  // Any object with fileno(), as CPython's selectors and loop take.
+  if (
+    fileobj !== null && typeof fileobj === "object" &&
+    typeof (fileobj as { fileno?: unknown }).fileno === "function"
+  ) {
+    fd = (fileobj as { fileno(): unknown }).fileno();
+    const known = readinessOf(fd);
+    if (known !== undefined) return known;
+  }
+  if (typeof fd !== "number") return undefined;
+  return currentBackend().readinessOfFd(fd);
 }

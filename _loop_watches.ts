@@ -86,25 +86,37 @@ export class ReadinessWatches {
 
   /** Stops the `kind` callback of `fileobj`; `false` if there was none. */
   remove(fileobj: unknown, kind: "reader" | "writer"): boolean {
-    const readiness = readinessFor(fileobj);
-    if (readiness === undefined) {
-      if (typeof fileobj === "number" || fileobj instanceof Object) {
-        return false;
+    // By number first: a descriptor closed since (or never watched) has
+    // no readiness any more, but its watch is found by its number.
+    let fd = typeof fileobj === "number" ? fileobj : undefined;
+    if (fd === undefined || !this.#watches.has(fd)) {
+      let readiness;
+      try {
+        readiness = readinessFor(fileobj);
+      } catch (error) {
+        if (typeof fileobj === "number") return false;
+        throw error;
       }
-      throw new TypeError(
-        `The fileobj must be an aionet Socket (or its fd), got ${
-          describe(fileobj)
-        }`,
-      );
+      if (readiness === undefined) {
+        if (typeof fileobj === "number" || fileobj instanceof Object) {
+          return false;
+        }
+        throw new TypeError(
+          `The fileobj must be an aionet Socket (or its fd), got ${
+            describe(fileobj)
+          }`,
+        );
+      }
+      fd = readiness.fd;
     }
-    const watch = this.#watches.get(readiness.fd);
+    const watch = this.#watches.get(fd);
     const registration = watch?.[kind];
     if (watch === undefined || registration == null) return false;
     registration.handle.cancel();
     watch[kind] = null;
     if (watch.reader === null && watch.writer === null) {
       watch.unsubscribe();
-      this.#watches.delete(readiness.fd);
+      this.#watches.delete(fd);
     } else {
       this.#subscribe(watch);
     }

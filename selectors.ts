@@ -37,6 +37,9 @@
 import { type Readiness, readinessOf } from "./_readiness.ts";
 import { readinessFor } from "./_io.ts";
 import { nextTurn } from "./_readiness.ts";
+
+/** The longest select() timeout in ms (epoll_wait takes a C int). */
+const MAX_TIMEOUT = 2 ** 31 - 1;
 import { describe } from "./_validate.ts";
 
 /** Wait until a read would not block (Python's `selectors.EVENT_READ`). */
@@ -242,7 +245,7 @@ export class DefaultSelector {
    * Waits until some registered socket is ready and returns
    * `[key, readyEvents]` for each. `timeout` in milliseconds: `undefined`
    * (or `null`) waits as long as it takes, `0` or less only polls, else at
-   * most that long (then `[]`). Always lets pending I/O run first, like a
+   * most that long (then `[]`; above 2^31-1 ms, a `RangeError`). Always lets pending I/O run first, like a
    * real `select()` call. Resolves `[]` if the selector is closed meanwhile.
    */
   async select(
@@ -255,6 +258,12 @@ export class DefaultSelector {
           `The timeout must be a number of milliseconds, got ${
             describe(timeout)
           }`,
+        );
+      }
+      // As CPython's epoll selector (OverflowError): the kernel's limit.
+      if (timeout > MAX_TIMEOUT) {
+        throw new RangeError(
+          `The timeout must be at most ${MAX_TIMEOUT} ms (about 24.8 days), got ${timeout}; leave it out to wait as long as it takes`,
         );
       }
     }

