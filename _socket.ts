@@ -581,6 +581,7 @@ export class Socket {
    * options and throws `NotSupported`).
    */
   getsockopt(level: number, option: number): number;
+  /** The option's first `buflen` (1 to 1024) bytes (native backend). */
   getsockopt(level: number, option: number, buflen: number): Uint8Array;
   getsockopt(
     level: number,
