@@ -45,6 +45,7 @@ import {
   bindInet,
   bindUnix,
   checkNet,
+  checkResolved,
   checkUnixPath,
   closeFd,
   encodeLiteral,
@@ -104,6 +105,12 @@ async function lookupAll(host: string): Promise<ResolvedAddress[]> {
     results = await lookup(host, { all: true });
   } catch (error) {
     const code = (error as { code?: string }).code;
+    // node:dns asks net access for the bare name, which a grant scoped to
+    // host:port does not give; Deno's own ops need only what was checked
+    // (checkNet): resolve with the C library then.
+    if (code === "EPERM" || /\bEPERM\b/.test(String(error))) {
+      return resolveSync(host);
+    }
     const message = `failed to lookup address information: ${
       error instanceof Error ? error.message : String(error)
     }`;
@@ -384,6 +391,7 @@ async function connectTcp(options: ConnectTcpOptions): Promise<StreamHandle> {
   const host = unbracket(options.hostname);
   checkNet(host, port);
   const addresses = await resolveHost(host, signal);
+  checkResolved(addresses, port);
   let locals: ResolvedAddress[] | null = null;
   const localPort = localAddr?.port ?? 0;
   if (localAddr !== undefined) {
@@ -438,6 +446,7 @@ function listenTcp(options: ListenTcpOptions): ListenerHandle {
   const hostname = unbracket(options.hostname ?? "0.0.0.0");
   checkNet(hostname, options.port);
   const address = resolveSync(hostname)[0];
+  checkResolved([address], options.port);
   const fd = openBound(address, options.port, SOCK_STREAM, {
     reuseAddress: true,
     reusePort: options.reusePort,
@@ -478,6 +487,7 @@ function bindUdp(options: BindUdpOptions): DatagramHandle {
   const hostname = unbracket(options.hostname);
   checkNet(hostname, options.port);
   const address = resolveSync(hostname)[0];
+  checkResolved([address], options.port);
   const fd = openSocket(address.family, SOCK_DGRAM);
   try {
     // As the Deno backend: port sharing implies address reuse, so an

@@ -36,6 +36,7 @@ import {
 import {
   bigSizes,
   checkNet,
+  checkResolved,
   checkUnixPath,
   closedError,
   closeFd,
@@ -375,7 +376,9 @@ export class NativeDatagramHandle implements DatagramHandle, Pollable {
     let host = unbracket(hostname);
     checkNet(host, port);
     if (parseIPv4(host) === null && parseIPv6(host) === null) {
-      host = resolveSync(host, this.#family)[0].address;
+      const [resolved] = resolveSync(host, this.#family);
+      checkResolved([resolved], port);
+      host = resolved.address;
     }
     // An IPv6 socket reaches IPv4 peers at their mapped addresses.
     if (this.#family === AF_INET6 && parseIPv4(host) !== null) {

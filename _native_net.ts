@@ -64,16 +64,50 @@ export function checkNet(hostname: string, port: number): void {
 }
 
 /**
+ * Throws `NotCapable` as Deno's own ops do if `--deny-net` names an address
+ * that `hostname` resolved to (the name itself was checked by `checkNet`).
+ */
+export function checkResolved(
+  addresses: readonly ResolvedAddress[],
+  port: number,
+): void {
+  for (const { address } of addresses) {
+    const host = hostPort(address, port);
+    if (Deno.permissions.querySync({ name: "net", host }).state === "denied") {
+      throw new Deno.errors.NotCapable(
+        `Requires net access to "${host}", run again with the --allow-net flag`,
+      );
+    }
+  }
+}
+
+/**
  * Throws `NotCapable` as Deno does unless read and write access to Unix
- * socket `path` are granted (abstract names are checked as given).
+ * socket `path` and net access to `unix:<path>` (Deno 2.9 asks it of Unix
+ * sockets) are granted (abstract names are checked as given).
  */
 export function checkUnixPath(path: string): void {
+  // In Deno's order: read, write, then net.
   for (const name of ["read", "write"] as const) {
     if (!granted({ name, path })) {
       throw new Deno.errors.NotCapable(
         `Requires ${name} access to "${path}", run again with the --allow-${name} flag`,
       );
     }
+  }
+  let absolute = path;
+  if (!path.startsWith("/") && !path.startsWith("\0")) {
+    try {
+      absolute = `${Deno.cwd()}/${path}`;
+    } catch {
+      absolute = path; // No read access to the working directory.
+    }
+  }
+  const host = `unix:${absolute}`;
+  if (!granted({ name: "net", host })) {
+    throw new Deno.errors.NotCapable(
+      `Requires net access to "${host}", run again with the --allow-net flag`,
+    );
   }
 }
 

@@ -46,6 +46,7 @@ import {
   bindInet,
   bindUnix,
   checkNet,
+  checkResolved,
   checkUnixPath,
   closeFd,
   encodeLiteral,
@@ -199,7 +200,7 @@ export class NativeSocket implements SocketImpl, Pollable {
       return;
     }
     checkNet(unbracket(address.hostname), address.port);
-    const host = this.#resolve(address.hostname);
+    const host = this.#resolve(address.hostname, address.port);
     bindInet(this.fd, host, address.port);
   }
 
@@ -245,7 +246,7 @@ export class NativeSocket implements SocketImpl, Pollable {
       [bytes, length] = encodePath(address.path);
     } else {
       checkNet(unbracket(address.hostname), address.port);
-      const host = this.#resolve(address.hostname);
+      const host = this.#resolve(address.hostname, address.port);
       [bytes, length] = encodeLiteral(host, address.port);
     }
     let code = 0;
@@ -361,7 +362,7 @@ export class NativeSocket implements SocketImpl, Pollable {
       key = `${address.hostname}|${address.port}`;
       if (key !== this.#destinationKey) {
         checkNet(unbracket(address.hostname), address.port);
-        const host = this.#resolve(address.hostname);
+        const host = this.#resolve(address.hostname, address.port);
         const [bytes, length] = encodeLiteral(host, address.port);
         this.#destination = bytes.slice(0, length);
         this.#destinationKey = key;
@@ -520,12 +521,17 @@ export class NativeSocket implements SocketImpl, Pollable {
     }
   }
 
-  /** An IP literal of this socket's family for `hostname` (names resolved). */
-  #resolve(hostname: string): string {
+  /**
+   * An IP literal of this socket's family for `hostname` (names resolved,
+   * the address checked against `--deny-net` for `port`).
+   */
+  #resolve(hostname: string, port: number): string {
     if (this.family === AF_UNIX) {
       throw new TypeError("An AF_UNIX socket takes a { path } address");
     }
-    return resolveSync(hostname, this.family)[0].address;
+    const [resolved] = resolveSync(hostname, this.family);
+    checkResolved([resolved], port);
+    return resolved.address;
   }
 
   #poll(): number {
