@@ -12,9 +12,34 @@ import type { LoopCore } from "./_loop_core.ts";
  */
 export let debugActive = false;
 
-/** Turns the debug machinery on (a loop's `setDebug(true)`). */
-export function activateDebug(): void {
-  debugActive = true;
+/** How many loops have debug mode on now. */
+let debugLoops = 0;
+
+/**
+ * A loop's debug mode changed (its `setDebug`): on while any loop has it,
+ * off again (and free) once none has.
+ */
+export function activateDebug(on = true): void {
+  debugLoops = Math.max(0, debugLoops + (on ? 1 : -1));
+  debugActive = debugLoops > 0;
+}
+
+/**
+ * Calls `call()`; in debug mode reports it if it ran for the loop's
+ * `slowCallbackDuration` or longer, whether it returned or threw.
+ */
+export function timedCall<T>(
+  loop: LoopCore,
+  label: () => string,
+  call: () => T,
+): T {
+  if (!debugActive) return call();
+  const start = performance.now();
+  try {
+    return call();
+  } finally {
+    reportSlow(loop, start, label());
+  }
 }
 
 /** A short name for a callback: its function name, or `<anonymous>`. */

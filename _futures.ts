@@ -1,6 +1,8 @@
 // Future and Task, as asyncio's futures.Future and tasks.Task, with the
 // errors they raise. Public through events.ts.
 
+import { callbackName, timedCall } from "./_debug.ts";
+import { Handle } from "./_handles.ts";
 import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import { onNextTurn } from "./_readiness.ts";
 import { checkKnownOptions, describe } from "./_validate.ts";
@@ -192,12 +194,19 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** Runs a done callback; its error goes to the exception handler. */
   #call(callback: (future: Future<T>) => void): void {
+    const loop = this.#loop ?? currentLoop();
     try {
-      callback(this);
+      // A loop callback, as asyncio's call_soon: slow ones are reported.
+      timedCall(
+        loop,
+        () => `<Handle ${callbackName(callback)}>`,
+        () => callback(this),
+      );
     } catch (exception) {
-      (this.#loop ?? currentLoop()).callExceptionHandler({
-        message: "Exception in a done callback",
+      loop.callExceptionHandler({
+        message: "Exception in callback",
         exception,
+        handle: new Handle(loop, callback as () => void, [this]),
         future: this,
       });
     }
@@ -274,6 +283,7 @@ export class Task<T = unknown> extends Future<T> implements Promise<T> {
           loop.callExceptionHandler({
             message: "Task exception was never retrieved",
             exception,
+            future: this,
             task: this,
           });
         });

@@ -60,7 +60,8 @@ export class Handle {
       this.#report(exception);
     }
     if (debugActive) {
-      reportSlow(this.#loop, start, `<Handle ${callbackName(callback)}>`);
+      const kind = this instanceof TimerHandle ? "TimerHandle" : "Handle";
+      reportSlow(this.#loop, start, `<${kind} ${callbackName(callback)}>`);
     }
   }
 

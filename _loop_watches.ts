@@ -3,6 +3,7 @@
 // its callbacks wait on, dispatched level-triggered once per turn while
 // the descriptor stays ready.
 
+import { callbackName, timedCall } from "./_debug.ts";
 import type { LoopCore } from "./_loop_core.ts";
 import { Handle } from "./_handles.ts";
 import { onNextTurn, READ, type Readiness, WRITE } from "./_readiness.ts";
@@ -153,7 +154,12 @@ export class ReadinessWatches {
 
   #runCallback(registration: Registration): void {
     try {
-      const result = registration.callback(...registration.args);
+      // Readers and writers are loop callbacks: slow ones are reported.
+      const result = timedCall(
+        this.#loop,
+        () => `<Handle ${callbackName(registration.callback)}>`,
+        () => registration.callback(...registration.args),
+      );
       if (result instanceof Promise) {
         result.catch((exception) =>
           this.#reportCallback(exception, registration)

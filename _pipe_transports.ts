@@ -5,6 +5,7 @@
 // flow control. Used by connectReadPipe/connectWritePipe and by the
 // subprocess transport for the child's stdin, stdout and stderr.
 
+import { protocolCallback, timedCall } from "./_debug.ts";
 import type { BaseProtocol, Protocol } from "./protocols.ts";
 import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import type { ReadTransport, WriteTransport } from "./_transport_types.ts";
@@ -25,6 +26,13 @@ import {
   reportError,
 } from "./_transport_common.ts";
 import { ReadFlow } from "./_read_flow.ts";
+
+/**
+ * Protocols whose callbacks time themselves (the subprocess transport's
+ * pipe adapters, which report the user's `pipeDataReceived`): not timed
+ * again here.
+ */
+export const timedElsewhere: WeakSet<object> = new WeakSet();
 
 /** Size of a read. */
 const READ_SIZE = 64 * 1024;
@@ -215,7 +223,15 @@ export class ReadPipeTransport implements ReadTransport {
       }
       if (this.#closing) return;
       try {
-        (this.#protocol as Protocol).dataReceived(data);
+        const protocol = this.#protocol as Protocol;
+        if (timedElsewhere.has(protocol)) protocol.dataReceived(data);
+        else {
+          timedCall(
+            this.#loop,
+            () => protocolCallback(protocol, "dataReceived"),
+            () => protocol.dataReceived(data),
+          );
+        }
       } catch (error) {
         this.#fatal(error, "Exception in protocol.dataReceived()");
         return;

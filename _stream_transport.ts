@@ -28,6 +28,7 @@ import {
   debugActive,
   protocolCallback,
   reportSlow,
+  timedCall,
   type UnclosedState,
   watchUnclosed,
 } from "./_debug.ts";
@@ -212,15 +213,11 @@ export class StreamTransport implements Transport {
     this.#canWriteEof = canWriteEof;
     try {
       if (callConnectionMade) {
-        const start = debugActive ? performance.now() : 0;
-        protocol.connectionMade(this);
-        if (debugActive) {
-          reportSlow(
-            this.#loop,
-            start,
-            protocolCallback(protocol, "connectionMade"),
-          );
-        }
+        timedCall(
+          this.#loop,
+          () => protocolCallback(protocol, "connectionMade"),
+          () => protocol.connectionMade(this),
+        );
       }
     } catch (error) {
       this.#fatal(error, "Exception in protocol.connectionMade()");
@@ -620,7 +617,12 @@ export class StreamTransport implements Transport {
     this.#eofSeen = true;
     let keepOpen = false;
     try {
-      keepOpen = callEofReceived(this.#protocol);
+      const protocol = this.#protocol;
+      keepOpen = timedCall(
+        this.#loop,
+        () => protocolCallback(protocol, "eofReceived"),
+        () => callEofReceived(protocol),
+      );
     } catch (error) {
       this.#fatal(error, "Exception in protocol.eofReceived()");
       return;

@@ -3,11 +3,21 @@
 // forwarded to the SubprocessProtocol with the pipe's fd, the exit status
 // turned into asyncio's returncode. Public through subprocess.ts.
 
+import {
+  protocolCallback,
+  timedCall,
+  type UnclosedState,
+  watchUnclosed,
+} from "./_debug.ts";
 import { reportError } from "./_transport_common.ts";
 import type { BaseProtocol, SubprocessProtocol } from "./protocols.ts";
 import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import type { SubprocessTransport, Transport } from "./_transport_types.ts";
-import { ReadPipeTransport, WritePipeTransport } from "./_pipe_transports.ts";
+import {
+  ReadPipeTransport,
+  timedElsewhere,
+  WritePipeTransport,
+} from "./_pipe_transports.ts";
 import { describe } from "./_validate.ts";
 
 type Fd = 0 | 1 | 2;
@@ -34,6 +44,8 @@ export class ChildProcessTransport implements SubprocessTransport {
   #pipes = new Map<Fd, ReadPipeTransport | WritePipeTransport>();
   #lostPipes = new Set<Fd>();
   #closed = false;
+  /** Debug mode's record of whether this transport was closed. */
+  #unclosed: UnclosedState | null = null;
   #finished = false;
   #exited = Promise.withResolvers<number>();
   #done = Promise.withResolvers<void>();
@@ -47,6 +59,7 @@ export class ChildProcessTransport implements SubprocessTransport {
     this.#child = child;
     this.#protocol = protocol;
     this.#loop = loop ?? currentLoop();
+    this.#unclosed = watchUnclosed(this.#loop, this, "subprocess transport");
     this.#pid = child.pid;
     if (piped.stdin) {
       this.#pipes.set(
@@ -61,17 +74,24 @@ export class ChildProcessTransport implements SubprocessTransport {
     }
     for (const fd of [1, 2] as const) {
       if (!(fd === 1 ? piped.stdout : piped.stderr)) continue;
+      const adapter = {
+        connectionMade() {},
+        pauseWriting() {},
+        resumeWriting() {},
+        dataReceived: (data: Uint8Array) =>
+          this.#timed(
+            "pipeDataReceived",
+            () => this.#protocol.pipeDataReceived(fd, data),
+          ),
+        eofReceived() {},
+        connectionLost: (exc: Error | null) => this.#pipeLost(fd, exc),
+      } as BaseProtocol;
+      timedElsewhere.add(adapter);
       this.#pipes.set(
         fd,
-        new ReadPipeTransport(fd === 1 ? child.stdout : child.stderr, {
-          connectionMade() {},
-          pauseWriting() {},
-          resumeWriting() {},
-          dataReceived: (data: Uint8Array) =>
-            this.#protocol.pipeDataReceived(fd, data),
-          eofReceived() {},
-          connectionLost: (exc: Error | null) => this.#pipeLost(fd, exc),
-        } as BaseProtocol, { loop: this.#loop }),
+        new ReadPipeTransport(fd === 1 ? child.stdout : child.stderr, adapter, {
+          loop: this.#loop,
+        }),
       );
     }
     child.status.then(
@@ -113,7 +133,11 @@ export class ChildProcessTransport implements SubprocessTransport {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const pipe of this.#pipes.values()) pipe.close();
+    if (this.#unclosed !== null) this.#unclosed.closed = true;
+    // A pipe already lost is left as it is (its writes stay dropped).
+    for (const [fd, pipe] of this.#pipes) {
+      if (!this.#lostPipes.has(fd)) pipe.close();
+    }
     if (this.#returncode === null) this.#signal("SIGKILL");
   }
 
@@ -214,7 +238,10 @@ export class ChildProcessTransport implements SubprocessTransport {
   #pipeLost(fd: Fd, exc: Error | null): void {
     this.#lostPipes.add(fd);
     try {
-      this.#protocol.pipeConnectionLost(fd, exc);
+      this.#timed(
+        "pipeConnectionLost",
+        () => this.#protocol.pipeConnectionLost(fd, exc),
+      );
     } catch (error) {
       this.#report("Exception in protocol.pipeConnectionLost()", error);
     }
@@ -226,7 +253,7 @@ export class ChildProcessTransport implements SubprocessTransport {
     if (this.#lostPipes.size < this.#pipes.size) return;
     this.#finished = true;
     try {
-      this.#protocol.processExited();
+      this.#timed("processExited", () => this.#protocol.processExited());
     } catch (error) {
       this.#report("Exception in protocol.processExited()", error);
     }
@@ -238,6 +265,11 @@ export class ChildProcessTransport implements SubprocessTransport {
       }
       this.#done.resolve();
     });
+  }
+
+  /** Calls the protocol's `method`; slow calls are reported in debug mode. */
+  #timed(method: string, call: () => void): void {
+    timedCall(this.#loop, () => protocolCallback(this.#protocol, method), call);
   }
 
   #report(message: string, exception: unknown): void {

@@ -5,7 +5,7 @@
 import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
 import { assertBytes } from "./_validate.ts";
 import type { LoopCore } from "./_loop_core.ts";
-import { debugActive, protocolCallback, reportSlow } from "./_debug.ts";
+import { protocolCallback, timedCall } from "./_debug.ts";
 
 /** Errors that asyncio does not report to the exception handler. */
 export function isQuietError(error: unknown): boolean {
@@ -107,12 +107,12 @@ export function callConnectionLost(
   protocol: BaseProtocol,
   exc: Error | null,
 ): void {
-  const start = debugActive ? performance.now() : 0;
   try {
-    protocol.connectionLost(exc);
-    if (debugActive) {
-      reportSlow(loop, start, protocolCallback(protocol, "connectionLost"));
-    }
+    timedCall(
+      loop,
+      () => protocolCallback(protocol, "connectionLost"),
+      () => protocol.connectionLost(exc),
+    );
   } catch (exception) {
     reportError(
       loop,

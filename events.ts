@@ -688,8 +688,8 @@ export class EventLoop implements LoopCore {
         `The debug flag must be a boolean, got ${describe(enabled)}`,
       );
     }
+    if (enabled !== this.#debug) activateDebug(enabled);
     this.#debug = enabled;
-    if (enabled) activateDebug();
   }
 
   /**
@@ -736,18 +736,19 @@ export class EventLoop implements LoopCore {
    */
   callExceptionHandler(context: ExceptionContext): void {
     const handler = this.#handler;
-    if (handler === null) {
-      this.defaultExceptionHandler(context);
-      return;
-    }
     try {
+      if (handler === null) return this.defaultExceptionHandler(context);
       handler(this, context);
     } catch (exception) {
-      this.defaultExceptionHandler({
-        message: "Unhandled error in exception handler",
-        exception,
-        context,
-      });
+      const message = handler === null
+        ? "Exception in default exception handler"
+        : "Unhandled error in exception handler";
+      try {
+        this.defaultExceptionHandler({ message, exception, context });
+      } catch (error) {
+        // A throwing default handler too: log both, never propagate.
+        logException({ message, exception: error, context });
+      }
     }
   }
 

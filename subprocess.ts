@@ -84,8 +84,11 @@ class SubprocessStreamProtocol extends FlowControlProtocol {
     this.#limit = limit;
   }
 
+  #transport: SubprocessTransport | null = null;
+
   override connectionMade(base: Transport | SubprocessTransport): void {
     const transport = base as SubprocessTransport;
+    this.#transport = transport;
     for (const fd of [1, 2] as const) {
       const pipe = transport.getPipeTransport(fd);
       if (pipe === null) continue;
@@ -114,7 +117,10 @@ class SubprocessStreamProtocol extends FlowControlProtocol {
     else reader.setException(exc);
   }
 
-  processExited(): void {}
+  /** Every pipe is closed by now: done with the transport, as asyncio. */
+  processExited(): void {
+    this.#transport?.close();
+  }
 }
 
 /**
