@@ -74,6 +74,22 @@ export function nativeBackendTest(
   });
 }
 
+/**
+ * A test on whichever backend the run uses; on the native one run with the
+ * descriptor-leak and idle-poller checks of `_native_fd_check.ts`.
+ */
+export function leakCheckedTest(
+  name: string,
+  fn: () => void | Promise<void>,
+  options: { ignore?: boolean } = {},
+): void {
+  Deno.test({ name, ...options }, async () => {
+    if (BACKEND !== "native") return await fn();
+    const { withLeakChecks } = await import("./_native_fd_check.ts");
+    await withLeakChecks(fn);
+  });
+}
+
 /** UTF-8 encodes `text`. */
 export function encode(text: string): Uint8Array {
   return new TextEncoder().encode(text);

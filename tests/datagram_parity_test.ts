@@ -22,6 +22,7 @@ import { DatagramProtocol } from "../protocols.ts";
 import { AF_UNIX, SOCK_DGRAM, socket } from "../sockets.ts";
 import {
   BACKEND,
+  leakCheckedTest as parityTest,
   nativeBackendTest,
   onBackend,
   withTimeout,
@@ -32,21 +33,6 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const bytes = (text: string) => encoder.encode(text);
 const text = (data: Uint8Array) => decoder.decode(data);
-
-/**
- * A test on either backend; on the native one with the leak checks
- * (descriptors opened must be closed, the poller must end idle).
- */
-function parityTest(name: string, fn: () => Promise<void>): void {
-  Deno.test(name, async () => {
-    if (BACKEND === "native") {
-      const { withLeakChecks } = await import("./_native_fd_check.ts");
-      await withLeakChecks(fn);
-    } else {
-      await fn();
-    }
-  });
-}
 
 /** Records the callbacks of a datagram endpoint, with bounded waits. */
 class Log extends DatagramProtocol {

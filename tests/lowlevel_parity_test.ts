@@ -26,8 +26,8 @@ import { DefaultSelector, EVENT_READ, EVENT_WRITE } from "../selectors.ts";
 import { getEventLoop } from "../events.ts";
 import { DatagramProtocol } from "../protocols.ts";
 import {
-  BACKEND,
   concat,
+  leakCheckedTest as parityTest,
   nativeBackendTest,
   onBackend,
   pattern,
@@ -38,21 +38,6 @@ const loop = getEventLoop();
 const LOCAL = "127.0.0.1";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/**
- * A test on either backend; on the native one with the leak checks
- * (descriptors opened must be closed, the poller must end idle).
- */
-function parityTest(name: string, fn: () => Promise<void> | void): void {
-  Deno.test(name, async () => {
-    if (BACKEND === "native") {
-      const { withLeakChecks } = await import("./_native_fd_check.ts");
-      await withLeakChecks(fn);
-    } else {
-      await fn();
-    }
-  });
-}
 
 /** A listening TCP socket on 127.0.0.1 and its port. */
 function listening(): [Socket, number] {

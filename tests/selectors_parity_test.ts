@@ -26,8 +26,8 @@ import {
 } from "../sockets.ts";
 import { getEventLoop, Handle } from "../events.ts";
 import {
-  BACKEND,
   encode,
+  leakCheckedTest as parityTest,
   nativeBackendTest,
   newLoop,
   timerPassed,
@@ -36,18 +36,6 @@ import {
 
 const LOCAL = "127.0.0.1";
 const BOTH = EVENT_READ | EVENT_WRITE;
-
-/** A test on either backend; on the native one with the leak checks. */
-function parityTest(name: string, fn: () => Promise<void> | void): void {
-  Deno.test(name, async () => {
-    if (BACKEND === "native") {
-      const { withLeakChecks } = await import("./_native_fd_check.ts");
-      await withLeakChecks(fn);
-    } else {
-      await fn();
-    }
-  });
-}
 
 /** A listening TCP socket on 127.0.0.1 and its port. */
 function listening(): [Socket, number] {

@@ -27,6 +27,7 @@ import {
   concat,
   decode,
   encode,
+  leakCheckedTest as test,
   listenRaw,
   pattern,
   readAll,
@@ -40,22 +41,6 @@ import {
 } from "./_helpers.ts";
 
 // ---- helpers ----
-
-/**
- * A test on both backends; on the native one wrapped in the descriptor
- * leak and idle-poller checks of `_native_fd_check.ts`.
- */
-function test(
-  name: string,
-  fn: () => Promise<void>,
-  options: { ignore?: boolean } = {},
-): void {
-  Deno.test({ name, ...options }, async () => {
-    if (BACKEND !== "native") return await fn();
-    const { withLeakChecks } = await import("./_native_fd_check.ts");
-    await withLeakChecks(fn);
-  });
-}
 
 /** Runs `fn` with the default loop's exception handler collecting contexts. */
 async function withHandler(

@@ -26,7 +26,11 @@ import {
   SOL_SOCKET,
 } from "../sockets.ts";
 import { getEventLoop } from "../events.ts";
-import { BACKEND, nativeBackendTest, withTimeout } from "./_helpers.ts";
+import {
+  leakCheckedTest as parityTest,
+  nativeBackendTest,
+  withTimeout,
+} from "./_helpers.ts";
 
 const loop = getEventLoop();
 const LOCAL = "127.0.0.1";
@@ -39,21 +43,6 @@ const IPV6_V6ONLY = 26;
 const TCP_KEEPIDLE = 4;
 const TCP_KEEPINTVL = 5;
 const TCP_KEEPCNT = 6;
-
-/**
- * A test on either backend; on the native one with the leak checks
- * (descriptors opened must be closed, the poller must end idle).
- */
-function parityTest(name: string, fn: () => Promise<void> | void): void {
-  Deno.test(name, async () => {
-    if (BACKEND === "native") {
-      const { withLeakChecks } = await import("./_native_fd_check.ts");
-      await withLeakChecks(fn);
-    } else {
-      await fn();
-    }
-  });
-}
 
 /** A listening TCP socket on `host` (family `family`) and its port. */
 function listening(family = AF_INET, host = LOCAL): [Socket, number] {
