@@ -43,7 +43,20 @@ interface State {
 
 const states = new WeakMap<Deno.DatagramConn, State>();
 
-function stateOf(conn: Deno.DatagramConn): State {
+/** Wrappers that stand for a Deno connection (see {@linkcode aliasConn}). */
+const aliases = new WeakMap<object, Deno.DatagramConn>();
+
+/**
+ * Says that `wrapper` stands for `conn` (a socket's connection handed over
+ * to a transport): its multicast state and Deno's internal calls are
+ * `conn`'s, so memberships made before the handover can be dropped after.
+ */
+export function aliasConn(wrapper: object, conn: Deno.DatagramConn): void {
+  aliases.set(wrapper, aliases.get(conn) ?? conn);
+}
+
+function stateOf(given: Deno.DatagramConn): State {
+  const conn = aliases.get(given) ?? given;
   let state = states.get(conn);
   if (state === undefined) {
     state = { ttl: 1, loopback: undefined, memberships: new Map() };
@@ -144,9 +157,10 @@ function isV6Socket(conn: Deno.DatagramConn): boolean {
 
 /** A method Deno keeps under a symbol (node:dgram's hooks), or `undefined`. */
 function internalMethod(
-  conn: Deno.DatagramConn,
+  given: Deno.DatagramConn,
   description: string,
 ): ((...args: unknown[]) => Promise<unknown>) | undefined {
+  const conn = aliases.get(given) ?? given;
   let proto: object | null = Object.getPrototypeOf(conn);
   while (proto !== null && proto !== Object.prototype) {
     for (const symbol of Object.getOwnPropertySymbols(proto)) {

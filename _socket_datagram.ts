@@ -3,6 +3,7 @@
 // stops while it is full) and a bounded queue of datagrams to send, sent in
 // order by one background send. Multicast memberships live here too.
 
+import { aliasConn } from "./_multicast.ts";
 import { toError } from "./_errno.ts";
 import { canonicalIp } from "./_ip.ts";
 import {
@@ -267,6 +268,7 @@ export class DatagramChannel {
         }
       },
     };
+    aliasConn(conn, raw);
     return conn as unknown as Deno.DatagramConn;
   }
 

@@ -464,7 +464,7 @@ export class EmulatedSocket implements SocketImpl {
         return this.#options.multicastTtl;
       case `${IPPROTO_IP}:${IP_MULTICAST_LOOP}`:
         this.#datagramOnly("IP_MULTICAST_LOOP");
-        return this.#options.multicastLoop ?? 0;
+        return this.#options.multicastLoop ?? 1; // The kernel default: on.
     }
     throw new Deno.errors.NotSupported(
       `Socket option ${option} at level ${level} cannot be read on the Deno backend`,
