@@ -122,7 +122,10 @@ export const denoBackend: Backend = {
       return new ConnStreamHandle(await Deno.connect(connectOptions));
     } catch (error) {
       if (signal?.aborted) throw abortReason(signal);
-      throw hostnameError(error, options.hostname);
+      throw withAddress(
+        hostnameError(error, options.hostname),
+        `${options.hostname}:${options.port}`,
+      );
     }
   },
 
@@ -208,3 +211,25 @@ export const denoBackend: Backend = {
     return undefined;
   },
 };
+
+/**
+ * A connect error that names where it was connecting, as asyncio's and the
+ * native backend's do ("Connection refused (os error 111): connecting to
+ * 127.0.0.1:9"); permission and lookup errors already say it.
+ */
+function withAddress(error: unknown, where: string): unknown {
+  if (
+    !(error instanceof Error) || error instanceof Deno.errors.NotCapable ||
+    error instanceof Deno.errors.NotFound || error instanceof TypeError ||
+    !Object.values(Deno.errors).some((kind) => error instanceof kind)
+  ) {
+    return error;
+  }
+  const Kind = error.constructor as new (
+    message: string,
+    options: { cause: unknown },
+  ) => Error;
+  return new Kind(`${error.message}: connecting to ${where}`, {
+    cause: error,
+  });
+}

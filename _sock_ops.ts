@@ -352,6 +352,7 @@ async function sendFileChunks(
 ): Promise<number> {
   const buffer = new Uint8Array(64 * 1024);
   let total = 0;
+  const before = await file.seek(0, Deno.SeekMode.Current);
   await file.seek(offset, Deno.SeekMode.Start);
   try {
     while (count === null || total < count) {
@@ -364,7 +365,9 @@ async function sendFileChunks(
       total += n;
     }
   } finally {
-    await file.seek(offset + total, Deno.SeekMode.Start);
+    // As asyncio: the file moves only past what was sent (not at all for
+    // nothing sent).
+    await file.seek(total > 0 ? offset + total : before, Deno.SeekMode.Start);
   }
   return total;
 }
@@ -378,6 +381,8 @@ class SendfileFallback {
   #protocol: BaseProtocol;
   #wasReading: boolean;
   #paused: boolean;
+  /** Whether the protocol had been told to pause when the stand-in took over. */
+  #pausedAtStart: boolean;
   #waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   #lost: Error | null = null;
   #restored = false;
@@ -388,6 +393,7 @@ class SendfileFallback {
     this.#wasReading = transport.isReading?.() ?? false;
     const [, high] = transport.getWriteBufferLimits();
     this.#paused = transport.getWriteBufferSize() > high;
+    this.#pausedAtStart = this.#paused;
     if (this.#wasReading) transport.pauseReading?.();
     // deno-lint-ignore no-this-alias
     const self = this;
@@ -435,6 +441,8 @@ class SendfileFallback {
     this.#transport.setProtocol(this.#protocol);
     if (this.#lost !== null) return;
     if (this.#wasReading) this.#transport.resumeReading?.();
-    if (this.#paused) this.#protocol.pauseWriting();
+    // Tell the protocol what changed while the stand-in listened.
+    if (this.#paused && !this.#pausedAtStart) this.#protocol.pauseWriting();
+    if (!this.#paused && this.#pausedAtStart) this.#protocol.resumeWriting();
   }
 }

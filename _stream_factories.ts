@@ -345,7 +345,7 @@ export async function createConnection<P extends BaseProtocol>(
     );
   }
   if (interleave !== undefined) {
-    checkNumber(interleave, "interleave", 1);
+    checkNumber(interleave, "interleave", 0); // 0: no reordering, as asyncio
     if (!backend.features.interleave) {
       notSupported(
         "interleave",
