@@ -2,7 +2,7 @@
 // node:dns, which uses the system resolver (so /etc/hosts is honoured).
 
 import { ipVersion } from "./_ip.ts";
-import { checkKnownOptions, describe } from "./_validate.ts";
+import { checkCount, checkKnownOptions, describe } from "./_validate.ts";
 
 const AF_UNSPEC = 0;
 const AF_INET = 2;
@@ -203,6 +203,8 @@ export async function getAddrInfo(
     proto = 0,
     flags = 0,
   } = checkKnownOptions(options, ["family", "type", "proto", "flags"]);
+  checkCount(family, "family");
+  checkCount(type, "type");
   const { port: portNumber, service } = resolvePort(port);
   if (
     (host === null || host === undefined) &&
@@ -227,9 +229,8 @@ export async function getAddrInfo(
       `Socket type ${type} is not supported by getAddrInfo`,
     );
   }
-  if (typeof flags !== "number" || typeof proto !== "number") {
-    throw new TypeError("The flags and proto must be numbers");
-  }
+  checkCount(flags, "flags");
+  checkCount(proto, "proto");
   let addresses: Array<{ address: string; family: number }>;
   if (host === null || host === undefined) {
     // The C library's order: IPv4 first for the wildcards, IPv6 first for
@@ -330,9 +331,7 @@ export async function getNameInfo(
     );
   }
   const { port: portNumber } = resolvePort(port);
-  if (typeof flags !== "number") {
-    throw new TypeError(`The flags must be a number, got ${describe(flags)}`);
-  }
+  checkCount(flags, "flags");
   // As CPython's: the host must be a numeric address.
   if (ipVersion(hostname) === 0) {
     throw new Deno.errors.NotFound(

@@ -72,6 +72,15 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * needed) gets the errors of its done callbacks.
    */
   constructor(loop?: LoopCore) {
+    if (
+      loop !== undefined &&
+      (loop === null || typeof loop !== "object" ||
+        typeof loop.callExceptionHandler !== "function")
+    ) {
+      throw new TypeError(
+        `The loop must be an event loop, got ${describe(loop)}`,
+      );
+    }
     this.#loop = loop;
   }
 
@@ -151,6 +160,11 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** Calls `callback(future)` once the future is done (at once if it is). */
   addDoneCallback(callback: (future: Future<T>) => void): void {
+    if (typeof callback !== "function") {
+      throw new TypeError(
+        `The done callback must be a function, got ${describe(callback)}`,
+      );
+    }
     if (this.#state === "pending") this.#callbacks.push(callback);
     else queueMicrotask(() => this.#call(callback));
   }
@@ -265,7 +279,7 @@ export class Task<T = unknown> extends Future<T> implements Promise<T> {
   /** Made by `loop.createTask()`. */
   constructor(loop: LoopCore, coroutine: PromiseLike<T>, name?: string) {
     super(loop);
-    this.#name = name ?? `Task-${++Task.#count}`;
+    this.#name = name === undefined ? `Task-${++Task.#count}` : checkName(name);
     coroutine.then(
       (value) => {
         if (!this.done()) super.setResult(value);
@@ -298,7 +312,7 @@ export class Task<T = unknown> extends Future<T> implements Promise<T> {
 
   /** Renames the task. */
   setName(name: string): void {
-    this.#name = String(name);
+    this.#name = checkName(name);
   }
 
   /**
@@ -364,4 +378,13 @@ export class Task<T = unknown> extends Future<T> implements Promise<T> {
   get [Symbol.toStringTag](): string {
     return "Task";
   }
+}
+
+function checkName(name: unknown): string {
+  if (typeof name !== "string") {
+    throw new TypeError(
+      `The task name must be a string, got ${describe(name)}`,
+    );
+  }
+  return name;
 }

@@ -42,6 +42,22 @@ export function logException(context: ExceptionContext): void {
   else console.error(lines.join("\n"));
 }
 
+/**
+ * Runs `report` (a default exception handler); if it throws, logs that
+ * with `context` instead: a report never propagates.
+ */
+export function callLogged(report: () => void, context: ExceptionContext) {
+  try {
+    report();
+  } catch (exception) {
+    logException({
+      message: "Exception in default exception handler",
+      exception,
+      context,
+    });
+  }
+}
+
 /** Stands in until a loop registers (only internals used on their own). */
 const fallbackLoop: LoopCore = {
   callExceptionHandler: logException,

@@ -99,9 +99,8 @@ export class ReadinessWatches {
         throw error;
       }
       if (readiness === undefined) {
-        if (typeof fileobj === "number" || fileobj instanceof Object) {
-          return false;
-        }
+        // A number or a socket that is not watched: nothing to remove.
+        if (typeof fileobj === "number") return false;
         throw new TypeError(
           `The fileobj must be an aionet Socket (or its fd), got ${
             describe(fileobj)

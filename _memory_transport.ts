@@ -7,7 +7,12 @@
 
 import type { BaseProtocol, BufferedProtocol, Protocol } from "./protocols.ts";
 import { currentLoop, type LoopCore } from "./_loop_core.ts";
-import { assertBytes, checkKnownOptions, describe } from "./_validate.ts";
+import {
+  assertBytes,
+  checkKnownOptions,
+  checkProtocol,
+  describe,
+} from "./_validate.ts";
 import type { Transport } from "./_transport_types.ts";
 import { toError } from "./_errno.ts";
 import { WriteFlow } from "./_write_flow.ts";
@@ -624,13 +629,8 @@ export function createTransportPair(
   protocolB: BaseProtocol,
   options?: TransportPairOptions,
 ): [a: MemoryTransport, b: MemoryTransport] {
-  for (const [name, protocol] of [["A", protocolA], ["B", protocolB]]) {
-    if (protocol === null || typeof protocol !== "object") {
-      throw new TypeError(
-        `Protocol ${name} must be an object, got ${describe(protocol)}`,
-      );
-    }
-  }
+  checkProtocol(protocolA, "protocol A");
+  checkProtocol(protocolB, "protocol B");
   const {
     loop,
     addrA = defaultAddrA(),

@@ -8,6 +8,7 @@ import {
   assertBytes,
   checkKnownOptions,
   checkOptions,
+  checkProtocol,
   describe,
 } from "./_validate.ts";
 import type { Transport } from "./_transport_types.ts";
@@ -137,14 +138,7 @@ export class RecordingTransport implements Transport {
    * ```
    */
   constructor(protocol?: BaseProtocol, options?: RecordingTransportOptions) {
-    if (
-      protocol !== undefined &&
-      (protocol === null || typeof protocol !== "object")
-    ) {
-      throw new TypeError(
-        `The protocol must be an object, got ${describe(protocol)}`,
-      );
-    }
+    if (protocol !== undefined) checkProtocol(protocol, "protocol");
     const {
       loop,
       sockname = defaultAddrB(),

@@ -286,8 +286,10 @@ export class Socket {
         `The backlog must be a number, got ${describe(backlog)}`,
       );
     }
-    if (!Number.isInteger(backlog)) {
-      throw new RangeError(`The backlog must be an integer, got ${backlog}`);
+    if (!Number.isInteger(backlog) || backlog > 2 ** 31 - 1) {
+      throw new RangeError(
+        `The backlog must be an integer that fits a C int, got ${backlog}`,
+      );
     }
     this.#impl.listen(Math.max(0, Math.min(backlog, SOMAXCONN)));
   }
@@ -492,6 +494,11 @@ export class Socket {
    */
   setBlocking(flag: boolean): void {
     this.#checkOpen();
+    if (typeof flag !== "boolean") {
+      throw new TypeError(
+        `The setBlocking flag must be a boolean, got ${describe(flag)}`,
+      );
+    }
     if (flag) {
       throw new Deno.errors.NotSupported(
         `Blocking sockets are not supported (JavaScript cannot block): ${NOT_BLOCKING}`,
@@ -551,9 +558,7 @@ export class Socket {
     value: number | boolean | Uint8Array,
   ): void {
     this.#checkOpen();
-    if (typeof level !== "number" || typeof option !== "number") {
-      throw new TypeError("The level and option must be numbers");
-    }
+    checkLevelOption(level, option);
     if (typeof value === "boolean") value = value ? 1 : 0;
     if (
       !(value instanceof Uint8Array) &&
@@ -589,10 +594,13 @@ export class Socket {
     buflen?: number,
   ): number | Uint8Array {
     this.#checkOpen();
-    if (typeof level !== "number" || typeof option !== "number") {
-      throw new TypeError("The level and option must be numbers");
-    }
+    checkLevelOption(level, option);
     if (buflen === undefined) return this.#impl.getsockopt(level, option);
+    if (typeof buflen !== "number") {
+      throw new TypeError(
+        `The buflen must be a number, got ${describe(buflen)}`,
+      );
+    }
     if (!Number.isInteger(buflen) || buflen < 1 || buflen > 1024) {
       throw new RangeError(`The buflen must be 1 to 1024, got ${buflen}`);
     }
@@ -705,5 +713,21 @@ export class Socket {
       );
     }
     return { hostname: host, port: port as number };
+  }
+}
+
+/** An option's level and name: integers (`TypeError`, `RangeError`). */
+function checkLevelOption(level: unknown, option: unknown): void {
+  for (const [what, value] of [["level", level], ["option", option]]) {
+    if (typeof value !== "number") {
+      throw new TypeError(
+        `The option ${what} must be a number, got ${describe(value)}`,
+      );
+    }
+    if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
+      throw new RangeError(
+        `The option ${what} must be a non-negative integer, got ${value}`,
+      );
+    }
   }
 }

@@ -66,8 +66,10 @@ export function checkLimit(limit: unknown): number {
   if (typeof limit !== "number" || Number.isNaN(limit)) {
     throw new TypeError(`The limit must be a number, got ${describe(limit)}`);
   }
-  if (limit <= 0) {
-    throw new RangeError(`The limit must be greater than 0, got ${limit}`);
+  if (limit <= 0 || !(Number.isInteger(limit) || limit === Infinity)) {
+    throw new RangeError(
+      `The limit must be a whole number greater than 0, got ${limit}`,
+    );
   }
   return limit;
 }

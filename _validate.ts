@@ -91,12 +91,33 @@ export function checkOptions<T extends object>(
   what = "options",
 ): T {
   if (options === undefined) return {} as T;
-  if (options === null || typeof options !== "object") {
+  if (
+    options === null || typeof options !== "object" ||
+    Array.isArray(options) || ArrayBuffer.isView(options) ||
+    options instanceof ArrayBuffer
+  ) {
     throw new TypeError(
       `The ${what} must be an object, got ${describe(options)}`,
     );
   }
   return options;
+}
+
+/**
+ * `value` as a non-negative integer (`TypeError` for a non-number,
+ * `RangeError` for NaN, a fraction, a negative or an unsafe integer), the
+ * message naming `what`.
+ */
+export function checkCount(value: unknown, what: string): number {
+  if (typeof value !== "number") {
+    throw new TypeError(`The ${what} must be a number, got ${describe(value)}`);
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(
+      `The ${what} must be a non-negative integer, got ${value}`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -212,6 +233,7 @@ export function describe(value: unknown): string {
     return `an instance of ${value.constructor?.name ?? "Object"}`;
   }
   if (typeof value === "string") return `a string ("${value.slice(0, 20)}")`;
+  if (value === undefined) return "undefined";
   return `${typeof value} ${String(value)}`;
 }
 
@@ -229,4 +251,31 @@ export function checkIntOption(value: number): number {
     );
   }
   return value;
+}
+
+/** Throws `TypeError` naming `what` unless `value` is an object. */
+export function checkObject(value: unknown, what: string): object {
+  if (value === null || typeof value !== "object") {
+    throw new TypeError(
+      `The ${what} must be an object, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Throws `TypeError` naming `what` unless `value` is a protocol: an object
+ * with `connectionMade` (which every transport calls at once, as asyncio's).
+ */
+export function checkProtocol(value: unknown, what: string): void {
+  checkObject(value, what);
+  if (
+    typeof (value as { connectionMade?: unknown }).connectionMade !== "function"
+  ) {
+    throw new TypeError(
+      `The ${what} must be a protocol (with connectionMade()), got ${
+        describe(value)
+      }`,
+    );
+  }
 }

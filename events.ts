@@ -61,14 +61,14 @@ import type {
   WriteTransport,
 } from "./_transport_types.ts";
 import {
+  callLogged,
   type ExceptionContext,
   logException,
   type LoopCore,
   setLoopProvider,
 } from "./_loop_core.ts";
 import { Handle, TimerHandle } from "./_handles.ts";
-import { startTask, type Task } from "./_futures.ts";
-import { Future } from "./_futures.ts";
+import { Future, startTask, type Task } from "./_futures.ts";
 import { TimerQueue } from "./_timer_queue.ts";
 import { ReadyQueue } from "./_ready_queue.ts";
 import { ReadinessWatches } from "./_loop_watches.ts";
@@ -76,7 +76,12 @@ import { SignalHandlers } from "./_signals.ts";
 import { RunState } from "./_run_state.ts";
 import * as sockOps from "./_sock_ops.ts";
 import type { SendfileTransport, SockOptions } from "./_sock_ops.ts";
-import { checkFunction, checkNumber, describe } from "./_validate.ts";
+import {
+  checkFunction,
+  checkNumber,
+  checkObject,
+  describe,
+} from "./_validate.ts";
 import { activateDebug, debugRequested } from "./_debug.ts";
 
 export { Handle, TimerHandle } from "./_handles.ts";
@@ -735,20 +740,16 @@ export class EventLoop implements LoopCore {
    * error thrown by the handler is logged, never propagated.
    */
   callExceptionHandler(context: ExceptionContext): void {
+    checkObject(context, "context");
     const handler = this.#handler;
+    const fallback = (c: ExceptionContext) =>
+      callLogged(() => this.defaultExceptionHandler(c), c);
+    if (handler === null) return fallback(context);
     try {
-      if (handler === null) return this.defaultExceptionHandler(context);
       handler(this, context);
     } catch (exception) {
-      const message = handler === null
-        ? "Exception in default exception handler"
-        : "Unhandled error in exception handler";
-      try {
-        this.defaultExceptionHandler({ message, exception, context });
-      } catch (error) {
-        // A throwing default handler too: log both, never propagate.
-        logException({ message, exception: error, context });
-      }
+      const message = "Unhandled error in exception handler";
+      fallback({ message, exception, context });
     }
   }
 
