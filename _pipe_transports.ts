@@ -103,7 +103,8 @@ export class ReadPipeTransport implements ReadTransport {
 
   /** `"pipe"`: the stream; other names give `fallback`. */
   getExtraInfo(name: string, fallback?: unknown): unknown {
-    if (name === "pipe") return this.#stream;
+    // The pipe given to connect*Pipe (asyncio's), else the stream.
+    if (name === "pipe") return this.#extra.pipe ?? this.#stream;
     return extraInfo(this.#extra, name, fallback);
   }
 
@@ -333,7 +334,8 @@ export class WritePipeTransport implements WriteTransport {
 
   /** `"pipe"`: the stream; other names give `fallback`. */
   getExtraInfo(name: string, fallback?: unknown): unknown {
-    if (name === "pipe") return this.#stream;
+    // The pipe given to connect*Pipe (asyncio's), else the stream.
+    if (name === "pipe") return this.#extra.pipe ?? this.#stream;
     return extraInfo(this.#extra, name, fallback);
   }
 
@@ -421,7 +423,9 @@ export class WritePipeTransport implements WriteTransport {
   abort(): void {
     this.#closedByUser = true;
     this.#closing = true;
+    // As asyncio: what was not written is dropped, so the buffer is empty.
     this.#pending.clear();
+    this.#inflight = 0;
     if (this.#lost) return;
     this.#lost = true;
     this.#writer.abort().catch(() => {}).then(() => this.#connectionLost(null));
@@ -450,8 +454,8 @@ export class WritePipeTransport implements WriteTransport {
         this.#inflight = buffer.length;
         // Never recycled: the stream may keep the buffer.
         await this.#writer.write(buffer);
-        this.#inflight = 0;
         if (this.#lost) return;
+        this.#inflight = 0;
         this.#maybeResumeProtocol();
       }
     } catch (error) {
@@ -554,7 +558,7 @@ export function connectReadPipe<P extends BaseProtocol>(
     const stream = readableOf(pipe);
     const protocol = protocolFactory();
     return Promise.resolve([
-      new ReadPipeTransport(stream, protocol, { loop }),
+      new ReadPipeTransport(stream, protocol, { loop, extra: { pipe } }),
       protocol,
     ]);
   } catch (error) {
@@ -575,7 +579,7 @@ export function connectWritePipe<P extends BaseProtocol>(
     const stream = writableOf(pipe);
     const protocol = protocolFactory();
     return Promise.resolve([
-      new WritePipeTransport(stream, protocol, { loop }),
+      new WritePipeTransport(stream, protocol, { loop, extra: { pipe } }),
       protocol,
     ]);
   } catch (error) {
