@@ -2,7 +2,7 @@
 // callLater/callAt (Twisted's task.Clock). Public through testing.ts.
 
 import { setImmediate } from "node:timers";
-import { type EventLoop, getEventLoop, TimerHandle } from "./events.ts";
+import { EventLoop, getEventLoop, TimerHandle } from "./events.ts";
 import { checkFunction, checkKnownOptions, describe } from "./_validate.ts";
 
 /** The most timers one `advance`/`runAll` runs before it gives up. */
@@ -132,6 +132,11 @@ export class FakeClock implements Clock {
    */
   constructor(options?: FakeClockOptions) {
     const { start = 0, loop } = checkKnownOptions(options, ["start", "loop"]);
+    if (loop !== undefined && !(loop instanceof EventLoop)) {
+      throw new TypeError(
+        `The loop must be an EventLoop, got ${describe(loop)}`,
+      );
+    }
     checkTime(start, "start time");
     if (!Number.isFinite(start)) {
       throw new RangeError(`The start time must be finite, got ${start}`);

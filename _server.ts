@@ -218,10 +218,16 @@ export class Server {
    * connection ended before the deadline, `false` when some were aborted.
    */
   async shutdown(options?: { timeout?: number }): Promise<boolean> {
+    const given = checkKnownOptions(options, ["timeout"]).timeout;
     const timeout = checkNumber(
-      checkKnownOptions(options, ["timeout"]).timeout ?? 30_000,
+      given === undefined ? 30_000 : given,
       "timeout",
     );
+    if (timeout > 2 ** 31 - 1) {
+      throw new RangeError(
+        `The timeout must be at most ${2 ** 31 - 1} ms, got ${timeout}`,
+      );
+    }
     this.close();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<false>((resolve) => {

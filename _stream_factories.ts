@@ -346,6 +346,11 @@ export async function createConnection<P extends BaseProtocol>(
   }
   if (interleave !== undefined) {
     checkNumber(interleave, "interleave", 0); // 0: no reordering, as asyncio
+    if (!Number.isInteger(interleave)) {
+      throw new RangeError(
+        `The interleave must be an integer, got ${interleave}`,
+      );
+    }
     if (!backend.features.interleave) {
       notSupported(
         "interleave",
@@ -393,8 +398,10 @@ export async function createConnection<P extends BaseProtocol>(
 
 function checkBacklog(backlog: unknown): number {
   const value = checkNumber(backlog, "backlog", 0);
-  if (!Number.isInteger(value)) {
-    throw new RangeError(`The backlog must be an integer, got ${value}`);
+  if (!Number.isInteger(value) || value > 2 ** 31 - 1) {
+    throw new RangeError(
+      `The backlog must be an integer that fits a C int, got ${value}`,
+    );
   }
   return value;
 }
@@ -482,6 +489,7 @@ export async function createServer(
   } = checkKnownOptions(options, SERVER_OPTIONS, "createServer option");
   // Every argument is checked before a given sock is taken over.
   checkSignal(signal);
+  checkBooleanOption(startServing, "startServing");
   if (tls !== undefined) await loadNodeTls();
   const tlsSettings = serverTlsSettings(tls);
   checkBooleanOption(reusePort, "reusePort");
@@ -507,7 +515,7 @@ export async function createServer(
     canWriteEof: tlsSettings === null,
     signal,
   });
-  if (startServing) server.startServing();
+  if (checkBooleanOption(startServing, "startServing")) server.startServing();
   return server;
 }
 
@@ -609,10 +617,12 @@ export async function createUnixServer(
   );
   // Every argument is checked before a given sock is taken over.
   checkSignal(signal);
+  checkBooleanOption(startServing, "startServing");
+  checkBooleanOption(cleanupSocket, "cleanupSocket");
   if (tls !== undefined) await loadNodeTls();
   const tlsSettings = serverTlsSettings(tls);
   const unixBacklog = checkBacklog(backlog);
-  if (cleanupSocket === false) {
+  if (checkBooleanOption(cleanupSocket, "cleanupSocket") === false) {
     notSupported(
       "cleanupSocket: false",
       "Deno removes the socket file when a Unix listener closes",
@@ -640,7 +650,7 @@ export async function createUnixServer(
     canWriteEof: tlsSettings === null,
     signal,
   });
-  if (startServing) server.startServing();
+  if (checkBooleanOption(startServing, "startServing")) server.startServing();
   return server;
 }
 

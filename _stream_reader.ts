@@ -66,7 +66,7 @@ export function checkLimit(limit: unknown): number {
   if (typeof limit !== "number" || Number.isNaN(limit)) {
     throw new TypeError(`The limit must be a number, got ${describe(limit)}`);
   }
-  if (limit <= 0 || !(Number.isInteger(limit) || limit === Infinity)) {
+  if (limit <= 0 || !Number.isSafeInteger(limit)) {
     throw new RangeError(
       `The limit must be a whole number greater than 0, got ${limit}`,
     );
@@ -397,8 +397,10 @@ export class StreamReader {
     options: StreamReadOptions | undefined,
   ): Promise<Uint8Array> {
     checkSize(n, "size");
-    if (n < 0) {
-      throw new RangeError(`The size must not be negative, got ${n}`);
+    if (n < 0 || !Number.isSafeInteger(n)) {
+      throw new RangeError(
+        `The size must be a non-negative safe integer, got ${n}`,
+      );
     }
     const signal = signalOption(options);
     signal?.throwIfAborted();

@@ -129,7 +129,7 @@ export function spawn(
     );
   }
   if (o.env !== undefined) {
-    if (o.env === null || typeof o.env !== "object") {
+    if (o.env === null || typeof o.env !== "object" || Array.isArray(o.env)) {
       throw new TypeError(`The env must be an object, got ${describe(o.env)}`);
     }
     for (const [key, value] of Object.entries(o.env)) {

@@ -57,6 +57,11 @@ export class WriteFlow {
       if (value !== undefined && typeof value !== "number") {
         throw new TypeError(`The ${name} mark must be a number`);
       }
+      if (value !== undefined && !Number.isSafeInteger(value)) {
+        throw new RangeError(
+          `The ${name} mark must be a whole number of bytes, got ${value}`,
+        );
+      }
     }
     if (high === undefined) {
       high = low === undefined ? DEFAULT_HIGH_WATER : 4 * low;

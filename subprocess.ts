@@ -29,6 +29,7 @@
  * @module
  */
 
+import { checkLimit as checkReaderLimit } from "./_stream_reader.ts";
 import type { BaseProtocol, SubprocessProtocol } from "./protocols.ts";
 import type {
   ReadTransport,
@@ -62,14 +63,7 @@ export {
 } from "./_subprocess_spawn.ts";
 
 function checkLimit(limit: unknown): number | undefined {
-  if (limit === undefined) return undefined;
-  if (typeof limit !== "number" || Number.isNaN(limit)) {
-    throw new TypeError(`The limit must be a number, got ${describe(limit)}`);
-  }
-  if (limit <= 0) {
-    throw new RangeError(`The limit must be greater than 0, got ${limit}`);
-  }
-  return limit;
+  return limit === undefined ? undefined : checkReaderLimit(limit);
 }
 
 /** The SubprocessProtocol behind a Process: feeds its readers, drains its writer. */
