@@ -46,12 +46,7 @@ import type {
   SubprocessOptions,
   SubprocessTransportOptions,
 } from "./_subprocess_spawn.ts";
-import {
-  assertBytes,
-  checkOptions,
-  checkString,
-  describe,
-} from "./_validate.ts";
+import { assertBytes, checkOptions, checkString } from "./_validate.ts";
 
 export {
   DEVNULL,
