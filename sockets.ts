@@ -227,14 +227,43 @@ export function inetAton(address: string): Uint8Array {
       `The address must be a string, got ${describe(address)}`,
     );
   }
-  const parts = address.split(".");
-  if (
-    parts.length !== 4 ||
-    parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)
-  ) {
-    throw new RangeError(`Not a dotted IPv4 address: "${address}"`);
+  const bytes = parseInetAton(address);
+  if (bytes === null) {
+    throw new RangeError(`Not an IPv4 address (inet_aton): "${address}"`);
   }
-  return new Uint8Array(parts.map(Number));
+  return bytes;
+}
+
+/**
+ * The C library's `inet_aton`: 1 to 4 parts, each decimal, octal (a
+ * leading 0) or hex (0x), the last one filling the bytes left; whatever
+ * follows a whitespace character is ignored.
+ */
+function parseInetAton(text: string): Uint8Array | null {
+  const space = text.search(/\s/);
+  if (space === 0) return null;
+  const parts = (space === -1 ? text : text.slice(0, space)).split(".");
+  if (parts.length > 4) return null;
+  const values: number[] = [];
+  for (const part of parts) {
+    if (/^0[xX][0-9a-fA-F]+$/.test(part)) values.push(parseInt(part, 16));
+    else if (/^0[0-7]*$/.test(part)) values.push(parseInt(part, 8));
+    else if (/^[1-9][0-9]*$/.test(part)) values.push(Number(part));
+    else return null;
+  }
+  const last = values.pop()!;
+  if (values.some((value) => value > 255)) return null;
+  if (last > 2 ** (8 * (4 - values.length)) - 1) return null;
+  const out = new Uint8Array(4);
+  values.forEach((value, i) => out[i] = value);
+  for (
+    let i = 3, rest = last;
+    i >= values.length;
+    i--, rest = Math.floor(rest / 256)
+  ) {
+    out[i] = rest % 256;
+  }
+  return out;
 }
 
 /**

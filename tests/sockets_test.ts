@@ -780,7 +780,9 @@ Deno.test("multicast options: validation and memberships before bind", () => {
   }
   assert.deepEqual(inetAton("1.2.3.4"), new Uint8Array([1, 2, 3, 4]));
   assert.equal(inetNtoa(new Uint8Array([127, 0, 0, 1])), "127.0.0.1");
-  assert.throws(() => inetAton("1.2.3"), RangeError);
+  // inet_aton's short forms, as the C library's (socket_utils_parity_test).
+  assert.deepEqual(inetAton("1.2.3"), new Uint8Array([1, 2, 0, 3]));
+  assert.throws(() => inetAton("1.2.3."), RangeError);
   assert.throws(() => inetNtoa(new Uint8Array(3)), RangeError);
 });
 
