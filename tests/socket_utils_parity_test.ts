@@ -6,6 +6,7 @@
 // before their fix (RELIABILITY.md, finding 43). inet_pton/ntop and
 // htons & co. are not exported (left: no issue asks for them).
 import assert from "node:assert/strict";
+import * as sockets from "../sockets.ts";
 import { inetAton, inetNtoa } from "../sockets.ts";
 
 function aionetAton(address: string): number[] | null {
