@@ -47,14 +47,7 @@ export class ReadinessWatches {
     callback: (...args: never[]) => unknown,
     args: unknown[],
   ): void {
-    const readiness = readinessFor(fileobj);
-    if (readiness === undefined) {
-      throw new TypeError(
-        `The fileobj must be an aionet Socket (or its fd), got ${
-          describe(fileobj)
-        }`,
-      );
-    }
+    const readiness = this.#readinessOf(fileobj);
     if (readiness.closed()) {
       throw new Deno.errors.BadResource(
         `${describe(fileobj)} is closed: there is nothing to watch`,
@@ -87,28 +80,11 @@ export class ReadinessWatches {
 
   /** Stops the `kind` callback of `fileobj`; `false` if there was none. */
   remove(fileobj: unknown, kind: "reader" | "writer"): boolean {
-    // By number first: a descriptor closed since (or never watched) has
-    // no readiness any more, but its watch is found by its number.
-    let fd = typeof fileobj === "number" ? fileobj : undefined;
-    if (fd === undefined || !this.#watches.has(fd)) {
-      let readiness;
-      try {
-        readiness = readinessFor(fileobj);
-      } catch (error) {
-        if (typeof fileobj === "number") return false;
-        throw error;
-      }
-      if (readiness === undefined) {
-        // A number or a socket that is not watched: nothing to remove.
-        if (typeof fileobj === "number") return false;
-        throw new TypeError(
-          `The fileobj must be an aionet Socket (or its fd), got ${
-            describe(fileobj)
-          }`,
-        );
-      }
-      fd = readiness.fd;
-    }
+    // A number is its watch's key: one closed since (or never watched)
+    // needs no readiness to be found.
+    const fd = typeof fileobj === "number"
+      ? fileobj
+      : this.#readinessOf(fileobj).fd;
     const watch = this.#watches.get(fd);
     const registration = watch?.[kind];
     if (watch === undefined || registration == null) return false;
@@ -121,6 +97,19 @@ export class ReadinessWatches {
       this.#subscribe(watch);
     }
     return true;
+  }
+
+  /** The readiness of `fileobj`; a `TypeError` for what has none. */
+  #readinessOf(fileobj: unknown): Readiness {
+    const readiness = readinessFor(fileobj);
+    if (readiness === undefined) {
+      throw new TypeError(
+        `The fileobj must be an aionet Socket (or its fd), got ${
+          describe(fileobj)
+        }`,
+      );
+    }
+    return readiness;
   }
 
   #scheduleDispatch(): void {

@@ -305,8 +305,25 @@ export class StreamTransport implements Transport {
   write(data: Uint8Array): void {
     assertBytes(data);
     this.#checkWritable();
+    if (data.length > 0) this.#send(data);
+  }
+
+  /**
+   * Writes each chunk of `list` in order, as `write()` of their
+   * concatenation would (sent at once where the backend can).
+   */
+  writeLines(list: Iterable<Uint8Array>): void {
+    const chunks = checkChunks(list);
+    this.#checkWritable();
+    for (const chunk of chunks) {
+      if (chunk.length > 0) this.#send(chunk);
+      if (this.#lost) return;
+    }
+  }
+
+  /** Sends what the kernel takes now where it can, and queues the rest. */
+  #send(data: Uint8Array): void {
     const length = data.length;
-    if (length === 0) return;
     if (this.#sendsAtOnce && !this.#writing) {
       // Nothing queued on a backend that writes synchronously: send now,
       // as asyncio does, and queue only what the kernel did not take.
@@ -321,21 +338,6 @@ export class StreamTransport implements Transport {
       data = data.subarray(sent);
     }
     this.#enqueue(data);
-  }
-
-  /**
-   * Writes each chunk of `list` in order, as `write()` of their
-   * concatenation would (sent at once where the backend can).
-   */
-  writeLines(list: Iterable<Uint8Array>): void {
-    const chunks = checkChunks(list);
-    this.#checkWritable();
-    for (const chunk of chunks) {
-      if (chunk.length === 0) continue;
-      if (this.#writing || !this.#sendsAtOnce) this.#enqueue(chunk);
-      else this.write(chunk);
-      if (this.#lost) return;
-    }
   }
 
   /** Half-closes: sends EOF once the write buffer has drained. */
