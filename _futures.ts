@@ -5,7 +5,12 @@ import { callbackName, timedCall } from "./_debug.ts";
 import { Handle } from "./_handles.ts";
 import { currentLoop, type LoopCore } from "./_loop_core.ts";
 import { onNextTurn } from "./_readiness.ts";
-import { checkKnownOptions, describe } from "./_validate.ts";
+import {
+  checkFunction,
+  checkKnownOptions,
+  checkString,
+  describe,
+} from "./_validate.ts";
 
 /** Raised by `Future.result()` on a cancelled future. */
 export class CancelledError extends Error {
@@ -146,11 +151,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * carries `message` when given (asyncio's `cancel(msg)`).
    */
   cancel(message?: string): boolean {
-    if (message !== undefined && typeof message !== "string") {
-      throw new TypeError(
-        `The cancel message must be a string, got ${describe(message)}`,
-      );
-    }
+    if (message !== undefined) checkString(message, "cancel message");
     if (this.#state !== "pending") return false;
     this.#settle("cancelled", () => {
       this.#cancelMessage = message;
@@ -160,11 +161,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** Calls `callback(future)` once the future is done (at once if it is). */
   addDoneCallback(callback: (future: Future<T>) => void): void {
-    if (typeof callback !== "function") {
-      throw new TypeError(
-        `The done callback must be a function, got ${describe(callback)}`,
-      );
-    }
+    checkFunction(callback, "done callback");
     if (this.#state === "pending") this.#callbacks.push(callback);
     else queueMicrotask(() => this.#call(callback));
   }
@@ -381,10 +378,5 @@ export class Task<T = unknown> extends Future<T> implements Promise<T> {
 }
 
 function checkName(name: unknown): string {
-  if (typeof name !== "string") {
-    throw new TypeError(
-      `The task name must be a string, got ${describe(name)}`,
-    );
-  }
-  return name;
+  return checkString(name, "task name");
 }
