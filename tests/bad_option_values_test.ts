@@ -1135,11 +1135,31 @@ Deno.test("bad option value: createSubprocessExec, createSubprocessShell, loop.s
 // ---- setWriteBufferLimits ----
 
 Deno.test("bad option value: setWriteBufferLimits (stream, memory and datagram transports)", async (t) => {
-  const [a, b] = createTransportPair(new Protocol(), new Protocol());
+  // Each end says when it is gone: the test waits for that, not a time.
+  const lost: Promise<unknown>[] = [];
+  const ending = <P extends { connectionLost(exc: Error | null): void }>(
+    protocol: P,
+  ): P => {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const original = protocol.connectionLost.bind(protocol);
+    protocol.connectionLost = (exc) => {
+      original(exc);
+      resolve();
+    };
+    lost.push(promise);
+    return protocol;
+  };
+  const [a, b] = createTransportPair(
+    ending(new Protocol()),
+    ending(new Protocol()),
+  );
   const [[, writer], [, other]] = createStreamPair();
-  const [dgram] = await createDatagramEndpoint(() => new DatagramProtocol(), {
-    localAddr: { hostname: H, port: 0 },
-  });
+  lost.push(writer.waitClosed().catch(() => {}));
+  lost.push(other.waitClosed().catch(() => {}));
+  const [dgram] = await createDatagramEndpoint(
+    () => ending(new DatagramProtocol()),
+    { localAddr: { hostname: H, port: 0 } },
+  );
   const rows: Row[] = [];
   const targets: [string, any][] = [
     ["memory transport", a],
@@ -1178,7 +1198,7 @@ Deno.test("bad option value: setWriteBufferLimits (stream, memory and datagram t
     writer.transport.abort();
     other.transport.abort();
     dgram.abort();
-    await new Promise((r) => setTimeout(r, 20));
+    await withTimeout(Promise.all(lost), 5000, "every end's connectionLost");
   }
 });
 
