@@ -160,9 +160,9 @@ export class StreamTransport implements Transport {
   #readSize = FIRST_READ_SIZE;
   #slab: Uint8Array | null = null;
   #slabOffset = 0;
+  /** The protocol that was current when the read in flight was started. */
   #readProtocol: BaseProtocol | null = null;
-  #readBuffered = false;
-  /** Whether the read in flight fills the protocol's own buffer. */
+  /** Whether the read in flight fills that protocol's own buffer. */
   #readIntoProtocol = false;
   #sink: ReadSink = {
     readBuffer: (ahead) => this.#nextReadBuffer(ahead === true),
@@ -482,7 +482,6 @@ export class StreamTransport implements Transport {
     const protocol = this.#protocol;
     const buffered = isBuffered(protocol);
     this.#readProtocol = protocol;
-    this.#readBuffered = buffered;
     this.#readIntoProtocol = buffered;
     if (buffered) {
       try {
@@ -514,18 +513,16 @@ export class StreamTransport implements Transport {
   /** The sink's `readDone`: `n` bytes in `buffer`, for the protocol. */
   #readDone(buffer: Uint8Array, n: number): void {
     if (this.#closing) return;
-    const protocol = this.#readProtocol!;
-    const buffered = this.#readBuffered;
-    const intoProtocol = this.#readIntoProtocol;
     // setProtocol() may have switched protocols while the read was in
     // flight: deliver in the form the current protocol takes.
     const current = this.#protocol;
-    const currentBuffered = current === protocol
-      ? buffered
-      : isBuffered(current);
+    const sameProtocol = current === this.#readProtocol;
+    const intoProtocol = this.#readIntoProtocol;
+    const currentBuffered = (sameProtocol && intoProtocol) ||
+      isBuffered(current);
     const start = debugActive ? performance.now() : 0;
     try {
-      if (currentBuffered && intoProtocol && current === protocol) {
+      if (sameProtocol && intoProtocol) {
         (current as BufferedProtocol).bufferUpdated(n);
       } else if (currentBuffered) {
         feedBuffered(current as BufferedProtocol, buffer.subarray(0, n));
