@@ -44,6 +44,12 @@ const FIRST_READ_SIZE = 4 * 1024;
 const SLAB_SIZE = 256 * 1024;
 /** A slab with less room than this left is replaced by a new one. */
 const MIN_WINDOW = 64 * 1024;
+/**
+ * A read into the shared scratch buffer at least this large turns the
+ * connection to slab reads; smaller ones are copied out at their size (a
+ * connection of medium messages must not take, and hold, a slab apiece).
+ */
+const SLAB_READ = 32 * 1024;
 
 /**
  * The read buffer of a connection whose backend reads synchronously
@@ -602,13 +608,14 @@ export class StreamTransport implements Transport {
 
   /**
    * The `n` bytes just read into the shared scratch buffer, as an array the
-   * protocol owns: small reads go to the pool; a large one is copied out
-   * and turns the connection to slabs, so the next large reads need no
-   * copy (a small read turns it back, see `#takeRead`).
+   * protocol owns: small reads go to the pool, others are copied out at
+   * their size; a read of {@linkcode SLAB_READ} or more also turns the
+   * connection to slabs, so the next large reads need no copy (a small
+   * read turns it back, see `#takeRead`).
    */
   #takeScratch(buffer: Uint8Array, n: number): Uint8Array {
     if (n <= POOL_MAX) return copyToPool(buffer, 0, n);
-    this.#readSize = SLAB_SIZE;
+    if (n >= SLAB_READ) this.#readSize = SLAB_SIZE;
     return buffer.slice(0, n);
   }
 

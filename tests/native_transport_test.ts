@@ -56,3 +56,56 @@ nativeTest(
       }
     }),
 );
+
+nativeTest(
+  "medium reads (8 KiB) are copied out at their size; only reads of 32 KiB or more switch the connection to 256 KiB slabs",
+  () =>
+    withBackend("native", async () => {
+      // A read above the small-read pool's 4 KiB used to switch the
+      // connection to slab reads at once: its next read, of any size, took
+      // a fresh 256 KiB slab, and a connection of 8 KiB messages pinned a
+      // slab between them (3,000 such connections of the soak test held
+      // 400 MiB). Failed before the fix (the second 8 KiB chunk was a view
+      // of a 256 KiB buffer).
+      const protocol = new RecordingProtocol();
+      const dir = await Deno.makeTempDir();
+      const path = `${dir}/medium.sock`;
+      const server = await createUnixServer(() => protocol, { path });
+      const client = await Deno.connect({ transport: "unix", path });
+      try {
+        await withTimeout(protocol.made, 5000, "the accept");
+        let expected = 0;
+        for (let i = 0; i < 3; i++) {
+          const message = pattern(8192, i);
+          await writeAll(client, message);
+          expected += message.length;
+          await protocol.waitForBytes(expected);
+        }
+        for (const chunk of protocol.chunks) {
+          assert.ok(
+            chunk.buffer.byteLength <= 8192,
+            `a chunk of ${chunk.length} bytes lives in a buffer of ${chunk.buffer.byteLength}`,
+          );
+        }
+        // Large reads still go into slabs, without a copy: all but the
+        // first read of a 1 MiB stream are views of 256 KiB buffers.
+        const large = pattern(1 << 20, 7);
+        const first = protocol.chunks.length;
+        await writeAll(client, large);
+        await protocol.waitForBytes(expected + large.length);
+        const bufferSizes = protocol.chunks.slice(first + 1)
+          .map((chunk) => chunk.buffer.byteLength);
+        assert.ok(bufferSizes.length > 0, "the stream came in one read");
+        assert.ok(
+          bufferSizes.some((size) => size === 256 * 1024),
+          `no read after the first went into a slab: ${bufferSizes}`,
+        );
+      } finally {
+        client.close();
+        await withTimeout(protocol.lost, 5000, "connectionLost");
+        server.close();
+        await withTimeout(server.waitClosed(), 5000, "waitClosed");
+        await Deno.remove(dir, { recursive: true });
+      }
+    }),
+);
