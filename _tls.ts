@@ -206,9 +206,11 @@ function clientSocket(
     servername: isIp ? undefined : host,
     ALPNProtocols: client.alpnProtocols,
   };
-  if (client.caCerts !== undefined) {
-    options.ca = [...nodeTls().tls.rootCertificates, ...client.caCerts];
-  }
+  // caCerts replace the default roots, as CPython's `cadata`/`cafile`
+  // (create_default_context loads the defaults only without them). Adding
+  // Node's bundled roots to them cost 17 ms per connection, their parsing
+  // redone by every handshake (bench/RESULTS.md, "TLS connections").
+  if (client.caCerts !== undefined) options.ca = client.caCerts;
   if (client.cert !== undefined) {
     options.cert = client.cert;
     options.key = client.key;

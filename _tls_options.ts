@@ -78,8 +78,8 @@ export interface TlsKeyPair {
 /**
  * Client TLS options (`tls` of `createConnection`, `openConnection` and
  * the Unix variants). The server's certificate is always verified (against
- * the system's roots plus `caCerts`) and its name checked: no option turns
- * that off, and an unknown option is a `TypeError`.
+ * `caCerts` when given, else Deno's default roots) and its name checked: no
+ * option turns that off, and an unknown option is a `TypeError`.
  *
  * @example Connect with a client certificate (mutual TLS)
  * ```ts ignore
@@ -99,7 +99,10 @@ export interface TlsKeyPair {
  * ```
  */
 export interface TlsClientOptions {
-  /** Extra CA certificates (PEM) to trust. */
+  /**
+   * The CA certificates (PEM) to trust instead of Deno's default roots, as
+   * CPython's `create_default_context(cadata=…)`.
+   */
   caCerts?: string[];
   /** The name to check the certificate against (asyncio's `server_hostname`); also sent as SNI. */
   serverName?: string;
@@ -197,7 +200,7 @@ export interface StartTlsOptions {
   serverSide?: boolean;
   /** Client: the name to check the certificate against (default: the peer's IP). */
   serverName?: string;
-  /** Client: extra CA certificates (PEM) to trust. */
+  /** Client: the CA certificates (PEM) to trust instead of the default roots. */
   caCerts?: string[];
   /** Server: certificate chain, PEM; client: the client certificate chain. */
   cert?: string;

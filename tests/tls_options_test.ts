@@ -351,3 +351,62 @@ Deno.test("TLS options: a Unix sock without serverName is refused and closed, no
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("TLS options: caCerts replace the default roots (CPython's cadata), and without them the default store decides", async () => {
+  // A child process whose default store is the system's
+  // (DENO_TLS_CA_STORE=system), with the system's CA file pointed at the
+  // test CA (SSL_CERT_FILE): the server's certificate is trusted by the
+  // default store alone. Given caCerts of another CA, the client refuses
+  // it: caCerts are the whole trust, as `ssl.create_default_context(
+  // cadata=…)`. (Until this change they were added to Node's bundled
+  // roots, which cost 17 ms per connection: bench/tls_handshake_costs.ts.)
+  const fixtures = new URL("./fixtures/mtls/", import.meta.url).pathname;
+  const script = `
+    import { openConnection, startServer } from ${
+    JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+  };
+    const read = (name) => Deno.readTextFileSync(${
+    JSON.stringify(fixtures)
+  } + name);
+    const server = await startServer(async (reader, writer) => {
+      await reader.read(10).catch(() => {});
+      writer.close();
+    }, { hostname: "127.0.0.1", port: 0,
+         tls: { cert: read("server.pem"), key: read("server.key") } });
+    const port = server.addrs[0].port;
+    const results = [];
+    for (const tls of [{ serverName: "localhost" },
+        { serverName: "localhost", caCerts: [read("other_ca.pem")] }]) {
+      try {
+        const [, writer] = await openConnection({ hostname: "127.0.0.1", port, tls });
+        writer.close();
+        await writer.waitClosed().catch(() => {});
+        results.push("trusted");
+      } catch (error) {
+        results.push(error.name);
+      }
+    }
+    server.close();
+    await server.waitClosed();
+    console.log(JSON.stringify(results));
+  `;
+  const output = await within(
+    new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--ext=js", script],
+      env: {
+        DENO_TLS_CA_STORE: "system",
+        SSL_CERT_FILE: `${fixtures}ca.pem`,
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output(),
+    30_000,
+  );
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.ok(output.success, stderr);
+  assert.deepEqual(
+    JSON.parse(new TextDecoder().decode(output.stdout)),
+    ["trusted", "InvalidData"],
+    stderr,
+  );
+});
