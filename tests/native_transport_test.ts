@@ -14,6 +14,29 @@ import {
 } from "./_helpers.ts";
 import { nativeTest, withBackend } from "./_native_fd_check.ts";
 
+/**
+ * Runs `body` with a Unix server whose connections get `protocol` and one
+ * connected client; closes both and waits for `connectionLost` after.
+ */
+async function withUnixConnection(
+  protocol: RecordingProtocol,
+  body: (client: Deno.UnixConn) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/reads.sock`;
+  const server = await createUnixServer(() => protocol, { path });
+  const client = await Deno.connect({ transport: "unix", path });
+  try {
+    await body(client);
+  } finally {
+    client.close();
+    await withTimeout(protocol.lost, 5000, "connectionLost");
+    server.close();
+    await withTimeout(server.waitClosed(), 5000, "waitClosed");
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 nativeTest(
   "a read takes what the kernel holds (up to 256 KiB) in one dataReceived; a small message stays small",
   () =>
@@ -28,11 +51,7 @@ nativeTest(
         }
       }
       const protocol = new PausedAtStart();
-      const dir = await Deno.makeTempDir();
-      const path = `${dir}/reads.sock`;
-      const server = await createUnixServer(() => protocol, { path });
-      const client = await Deno.connect({ transport: "unix", path });
-      try {
+      await withUnixConnection(protocol, async (client) => {
         const transport = await withTimeout(protocol.made, 5000, "the accept");
         // A Unix stream socket queues what is written at the receiver:
         // once written, all 100 000 bytes wait there, unread.
@@ -47,13 +66,7 @@ nativeTest(
           data.length,
           1,
         ]);
-      } finally {
-        client.close();
-        await withTimeout(protocol.lost, 5000, "connectionLost");
-        server.close();
-        await withTimeout(server.waitClosed(), 5000, "waitClosed");
-        await Deno.remove(dir, { recursive: true });
-      }
+      });
     }),
 );
 
@@ -68,11 +81,7 @@ nativeTest(
       // 400 MiB). Failed before the fix (the second 8 KiB chunk was a view
       // of a 256 KiB buffer).
       const protocol = new RecordingProtocol();
-      const dir = await Deno.makeTempDir();
-      const path = `${dir}/medium.sock`;
-      const server = await createUnixServer(() => protocol, { path });
-      const client = await Deno.connect({ transport: "unix", path });
-      try {
+      await withUnixConnection(protocol, async (client) => {
         await withTimeout(protocol.made, 5000, "the accept");
         let expected = 0;
         for (let i = 0; i < 3; i++) {
@@ -100,12 +109,6 @@ nativeTest(
           bufferSizes.some((size) => size === 256 * 1024),
           `no read after the first went into a slab: ${bufferSizes}`,
         );
-      } finally {
-        client.close();
-        await withTimeout(protocol.lost, 5000, "connectionLost");
-        server.close();
-        await withTimeout(server.waitClosed(), 5000, "waitClosed");
-        await Deno.remove(dir, { recursive: true });
-      }
+      });
     }),
 );
