@@ -11,7 +11,6 @@
 // Calling with the wrong types is the point here, hence `any`.
 // deno-lint-ignore-file no-explicit-any
 
-import assert from "node:assert/strict";
 import {
   AF_INET,
   EventLoop,
@@ -30,77 +29,9 @@ import {
   createTransportPair,
   RecordingTransport,
 } from "../testing.ts";
-import { withTimeout } from "./_helpers.ts";
+import { type BadInputRow, runBadInputRows } from "./_bad_input.ts";
 
-type ErrorClass = abstract new (...args: never[]) => unknown;
-
-interface Row {
-  /** The call; what it gives today → what it should give. */
-  call: string;
-  run: () => unknown;
-  /** The error class expected (or one of several). */
-  error: ErrorClass | ErrorClass[];
-  /** The message must name this parameter or option. */
-  names: RegExp;
-  /** Frees what a call that should have failed made. */
-  release?: (value: unknown) => void | Promise<void>;
-}
-
-/** Messages that betray an internal crash rather than a checked argument. */
-const CRASH =
-  /Cannot read propert|Cannot destructure|is not a function|is not iterable|undefined is not|null is not|Cannot convert|FFI/;
-
-async function check(row: Row): Promise<void> {
-  const classes = Array.isArray(row.error) ? row.error : [row.error];
-  const expected = classes.map((c) => c.name).join(" or ");
-  let error: unknown;
-  let threw = false;
-  let value: unknown;
-  try {
-    value = row.run();
-    if (
-      value !== null && typeof value === "object" &&
-      typeof (value as Promise<unknown>).then === "function" &&
-      !(value instanceof Future)
-    ) {
-      value = await withTimeout(value as Promise<unknown>, 2000, row.call);
-    }
-  } catch (e) {
-    threw = true;
-    error = e;
-  }
-  if (!threw) {
-    await row.release?.(value);
-    assert.fail(
-      `${row.call}: returned ${
-        String(value).slice(0, 60)
-      } (expected ${expected})`,
-    );
-  }
-  const message = (error as Error)?.message ?? "";
-  assert.ok(
-    !message.startsWith("Timed out after"),
-    `${row.call}: hangs (expected ${expected})`,
-  );
-  assert.ok(
-    classes.some((c) => error instanceof c),
-    `${row.call}: got ${
-      (error as Error)?.constructor?.name
-    }: ${message} (expected ${expected})`,
-  );
-  assert.doesNotMatch(message, CRASH, `${row.call}: internal error`);
-  assert.match(
-    message,
-    row.names,
-    `${row.call}: message "${message}" does not name ${row.names}`,
-  );
-}
-
-async function runRows(t: Deno.TestContext, rows: Row[]): Promise<void> {
-  for (const row of rows) {
-    await t.step(row.call, () => check(row));
-  }
-}
+type Row = BadInputRow;
 
 /** Runs `fn` on a fresh TCP socket, closing it after. */
 function withSocket(fn: (sock: ReturnType<typeof socket>) => unknown) {
@@ -117,7 +48,7 @@ function withSocket(fn: (sock: ReturnType<typeof socket>) => unknown) {
 const address = { hostname: "127.0.0.1", port: 80 } as any;
 
 Deno.test("bad input: getAddrInfo and getNameInfo flags, family and type", async (t) => {
-  await runRows(t, [
+  await runBadInputRows(t, [
     {
       call:
         'getAddrInfo("127.0.0.1", 80, {flags: NaN}): resolves (NaN taken as 0) → RangeError naming flags',
@@ -184,7 +115,7 @@ Deno.test("bad input: getAddrInfo and getNameInfo flags, family and type", async
 });
 
 Deno.test("bad input: Socket setBlocking, listen, setsockopt, getsockopt", async (t) => {
-  await runRows(t, [
+  await runBadInputRows(t, [
     {
       call:
         "sock.setBlocking(undefined): returns, socket made non-blocking → TypeError naming the flag",
@@ -257,7 +188,7 @@ Deno.test("bad input: Socket setBlocking, listen, setsockopt, getsockopt", async
 
 Deno.test("bad input: StreamReader limit, Future, Task name, loop.callExceptionHandler, removeReader", async (t) => {
   const loop = getEventLoop();
-  await runRows(t, [
+  await runBadInputRows(t, [
     {
       call: "new StreamReader({limit: 1.5}): returns → RangeError naming limit",
       run: () => new StreamReader({ limit: 1.5 }),
@@ -342,7 +273,7 @@ Deno.test("bad input: StreamReader limit, Future, Task name, loop.callExceptionH
 });
 
 Deno.test("bad input: testing helpers accept a protocol without protocol methods", async (t) => {
-  await runRows(t, [
+  await runBadInputRows(t, [
     {
       call:
         'createTransportPair({}, {}): returns, logs "connectionMade is not a function" → TypeError naming the protocol',

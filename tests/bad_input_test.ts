@@ -30,84 +30,10 @@ import {
   StreamWriter,
   type Transport,
 } from "../mod.ts";
-import { BACKEND, encode, RecordingProtocol, withTimeout } from "./_helpers.ts";
+import { BACKEND, encode, RecordingProtocol } from "./_helpers.ts";
+import { type BadInputRow, runBadInputRows } from "./_bad_input.ts";
 
-type ErrorClass = abstract new (...args: never[]) => unknown;
-
-interface Row {
-  /** The call, as written in the row (for the report). */
-  call: string;
-  run: () => unknown;
-  /** The error class expected (or one of several, where Deno decides). */
-  error: ErrorClass | ErrorClass[];
-}
-
-/** Messages that betray an internal crash rather than a checked argument. */
-const CRASH =
-  /Cannot read propert|is not a function|is not iterable|undefined is not|null is not|Cannot convert/;
-
-function release(value: unknown): void {
-  // Something that should have failed succeeded: free what it made.
-  const items = Array.isArray(value) ? value : [value];
-  for (const item of items) {
-    const o = item as Record<string, unknown> | null;
-    if (o === null || typeof o !== "object") continue;
-    for (const method of ["abort", "close", "kill"]) {
-      try {
-        if (typeof o[method] === "function") (o[method] as () => void)();
-      } catch {
-        // Best effort.
-      }
-    }
-  }
-}
-
-/** Runs one row: the call must throw or reject with the expected class. */
-async function check(row: Row): Promise<void> {
-  const classes = Array.isArray(row.error) ? row.error : [row.error];
-  const names = classes.map((c) => c.name).join(" or ");
-  let error: unknown;
-  let threw = false;
-  try {
-    const result = row.run();
-    if (
-      result !== null && typeof result === "object" &&
-      typeof (result as Promise<unknown>).then === "function"
-    ) {
-      const value = await withTimeout(
-        result as Promise<unknown>,
-        5000,
-        row.call,
-      );
-      release(value);
-    } else {
-      release(result);
-    }
-  } catch (e) {
-    threw = true;
-    error = e;
-  }
-  assert.ok(threw, `${row.call}: no error (expected ${names})`);
-  assert.ok(
-    !(error instanceof Error && error.message.startsWith("Timed out after")),
-    `${row.call}: hangs (expected ${names})`,
-  );
-  assert.ok(
-    classes.some((c) => error instanceof c),
-    `${row.call}: expected ${names}, got ${
-      (error as Error)?.constructor?.name
-    }: ${(error as Error)?.message}`,
-  );
-  const message = (error as Error).message ?? "";
-  assert.ok(message.length > 0, `${row.call}: empty message`);
-  assert.doesNotMatch(message, CRASH, `${row.call}: unclear message`);
-}
-
-async function runRows(t: Deno.TestContext, rows: Row[]): Promise<void> {
-  for (const row of rows) {
-    await t.step(row.call, () => check(row));
-  }
-}
+type Row = BadInputRow;
 
 const protocol = () => new Protocol();
 const noop = () => {};
@@ -135,7 +61,7 @@ Deno.test("bad input: createConnection, createServer, createUnixConnection, crea
   const cc = (o: any) => createConnection(protocol, o);
   const cs = (o: any) => createServer(protocol, o);
   try {
-    await runRows(t, [
+    await runBadInputRows(t, [
       {
         call: "createConnection(null, {port})",
         run: () => createConnection(null as any, { port }),
@@ -502,7 +428,7 @@ Deno.test("bad input: createDatagramEndpoint and sendTo", async (t) => {
     createDatagramEndpoint(() => new DatagramProtocol(), o);
   const send = (d: any, a?: any) => () => transport.sendTo(d, a);
   try {
-    await runRows(t, [
+    await runBadInputRows(t, [
       {
         call: "createDatagramEndpoint(null)",
         run: () => createDatagramEndpoint(null as any),
@@ -654,7 +580,7 @@ Deno.test("bad input: startTls", async (t) => {
   await dead.lost;
   const st = (...args: any[]) => () => (startTls as any)(...args);
   try {
-    await runRows(t, [
+    await runBadInputRows(t, [
       { call: "startTls(null, p)", run: st(null, client), error: TypeError },
       { call: "startTls({}, p)", run: st({}, client), error: TypeError },
       { call: "startTls(t, null)", run: st(transport, null), error: TypeError },
@@ -706,7 +632,7 @@ Deno.test("bad input: openConnection, startServer, openUnixConnection, startUnix
   const oc = (o?: any) => () => openConnection(o);
   const ss = (cb: any, o?: any) => () => startServer(cb, o);
   try {
-    await runRows(t, [
+    await runBadInputRows(t, [
       { call: "openConnection()", run: oc(), error: TypeError },
       { call: "openConnection(null)", run: oc(null), error: TypeError },
       {
@@ -809,7 +735,7 @@ Deno.test("bad input: StreamReader constructor, read, readLine, readExactly, rea
   ended.feedEof();
   const r = reader as any;
   const make = (o: any) => () => new StreamReader(o);
-  await runRows(t, [
+  await runBadInputRows(t, [
     { call: 'new StreamReader("x")', run: make("x"), error: TypeError },
     { call: "new StreamReader(null)", run: make(null), error: TypeError },
     {
@@ -953,7 +879,7 @@ Deno.test("bad input: StreamWriter and transport methods (write, writeLines, set
   const w = writer as any;
   const tr = transport as any;
   try {
-    await runRows(t, [
+    await runBadInputRows(t, [
       { call: 'writer.write("x")', run: () => w.write("x"), error: TypeError },
       {
         call: "writer.write(null)",
@@ -1109,7 +1035,7 @@ Deno.test("bad input: createSubprocessExec and createSubprocessShell", async (t)
   const exec = (...args: any[]) => () => (createSubprocessExec as any)(...args);
   const shell = (...args: any[]) => () =>
     (createSubprocessShell as any)(...args);
-  await runRows(t, [
+  await runBadInputRows(t, [
     { call: "createSubprocessExec(42)", run: exec(42), error: TypeError },
     { call: "createSubprocessExec(null)", run: exec(null), error: TypeError },
     {
@@ -1203,7 +1129,7 @@ Deno.test("bad input: EventLoop callLater, callAt, callSoon, setExceptionHandler
   closed.close();
   const l = loop as any;
   const c = closed as any;
-  await runRows(t, [
+  await runBadInputRows(t, [
     {
       call: 'callLater("1", f)',
       run: () => l.callLater("1", noop),

@@ -12,7 +12,6 @@
 // Calling with the wrong types is the point here, hence `any`.
 // deno-lint-ignore-file no-explicit-any
 
-import assert from "node:assert/strict";
 import {
   createConnection,
   createDatagramEndpoint,
@@ -38,119 +37,13 @@ import {
   withFakeClock,
 } from "../testing.ts";
 import { withTimeout } from "./_helpers.ts";
+import {
+  type BadInputRow,
+  type ErrorClass,
+  runBadInputRows,
+} from "./_bad_input.ts";
 
-type ErrorClass = abstract new (...args: never[]) => unknown;
-
-interface Row {
-  /** The call → what it should give (today's result in the failure). */
-  call: string;
-  run: () => unknown;
-  /** The error class expected (or one of several). */
-  error: ErrorClass | ErrorClass[];
-  /** The message must name this option. */
-  names: RegExp;
-}
-
-/** Messages that betray an internal crash rather than a checked argument. */
-const CRASH =
-  /Cannot read propert|Cannot destructure|is not a function|is not iterable|undefined is not|null is not|Cannot convert|FFI|\.map|\.includes/;
-
-/** Frees what a call that should have failed made. */
-async function release(value: unknown): Promise<void> {
-  const items = Array.isArray(value) ? value : [value];
-  for (const item of items) {
-    const o = item as Record<string, any> | null;
-    if (o === null || typeof o !== "object") continue;
-    try {
-      if (typeof o.kill === "function") {
-        try {
-          o.kill();
-        } catch {
-          // Already gone.
-        }
-        if (typeof o.wait === "function") await o.wait();
-        if (typeof o.close === "function") o.close();
-        continue;
-      }
-      if (typeof o.waitClosed === "function") {
-        o.close();
-        await o.waitClosed();
-        continue;
-      }
-      if (typeof o.abort === "function") o.abort();
-      else if (typeof o.close === "function") o.close();
-    } catch {
-      // Best effort.
-    }
-  }
-  // Let the aborted transports deliver connectionLost.
-  await new Promise((r) => setTimeout(r, 20));
-}
-
-async function check(row: Row): Promise<void> {
-  const classes = Array.isArray(row.error) ? row.error : [row.error];
-  const expected = classes.map((c) => c.name).join(" or ");
-  let error: unknown;
-  let threw = false;
-  let value: unknown;
-  try {
-    value = row.run();
-    if (
-      value !== null && typeof value === "object" &&
-      typeof (value as Promise<unknown>).then === "function"
-    ) {
-      value = await withTimeout(value as Promise<unknown>, 3000, row.call);
-    }
-  } catch (e) {
-    threw = true;
-    error = e;
-  }
-  if (!threw) {
-    await release(value);
-    assert.fail(
-      `${row.call}: accepted, returned ${
-        describe(value)
-      } (expected ${expected} naming ${row.names})`,
-    );
-  }
-  const message = (error as Error)?.message ?? String(error);
-  assert.ok(
-    !message.startsWith("Timed out after"),
-    `${row.call}: hangs (expected ${expected})`,
-  );
-  assert.ok(
-    classes.some((c) => error instanceof c),
-    `${row.call}: got ${
-      (error as Error)?.constructor?.name
-    }: ${message} (expected ${expected} naming ${row.names})`,
-  );
-  assert.doesNotMatch(
-    message,
-    CRASH,
-    `${row.call}: internal error: ${message}`,
-  );
-  assert.match(
-    message,
-    row.names,
-    `${row.call}: message "${message}" does not name ${row.names}`,
-  );
-}
-
-function describe(value: unknown): string {
-  if (Array.isArray(value)) {
-    return `[${value.map((v) => v?.constructor?.name ?? String(v))}]`;
-  }
-  if (value !== null && typeof value === "object") {
-    return value.constructor?.name ?? "object";
-  }
-  return String(value).slice(0, 60);
-}
-
-async function runRows(t: Deno.TestContext, rows: Row[]): Promise<void> {
-  for (const row of rows) {
-    await t.step(row.call, () => check(row));
-  }
-}
+type Row = BadInputRow;
 
 const protocol = () => new Protocol();
 const noop = () => {};
@@ -194,7 +87,7 @@ Deno.test("bad option value: createConnection and openConnection", async (t) => 
   const cc = (o: any) => () => createConnection(protocol, o);
   const oc = (o: any) => () => openConnection(o);
   try {
-    await runRows(t, [
+    await runBadInputRows(t, [
       {
         call: "createConnection({hostname: [H], port}) → TypeError hostname",
         run: cc({ hostname: [H], port }),
@@ -470,7 +363,7 @@ Deno.test("bad option value: createServer and startServer", async (t) => {
     createServer(protocol, { hostname: H, port: 0, ...o });
   const ss = (o: any) => () =>
     startServer(noop, { hostname: H, port: 0, ...o });
-  await runRows(t, [
+  await runBadInputRows(t, [
     {
       call: "createServer({hostname: [H, 5]}) → TypeError hostname",
       run: cs({ hostname: [H, 5] }),
@@ -684,7 +577,7 @@ Deno.test("bad option value: createUnixServer, startUnixServer, createUnixConnec
   const live = path();
   const server = await createUnixServer(protocol, { path: live });
   try {
-    await runRows(t, [
+    await runBadInputRows(t, [
       {
         call: "createUnixServer({path: null}) → TypeError path",
         run: () => createUnixServer(protocol, { path: null } as any),
@@ -819,7 +712,7 @@ Deno.test("bad option value: createDatagramEndpoint", async (t) => {
   const ep = (o: any) => () =>
     createDatagramEndpoint(() => new DatagramProtocol(), o);
   const local = (o: any) => ep({ localAddr: { hostname: H, port: 0 }, ...o });
-  await runRows(t, [
+  await runBadInputRows(t, [
     {
       call:
         "createDatagramEndpoint({localAddr: {hostname: H, port: 1.5}}) → RangeError port",
@@ -996,7 +889,7 @@ Deno.test("bad option value: createSubprocessExec, createSubprocessShell, loop.s
     (loop.subprocessExec as any)(factory, ...args);
   const lshell = (...args: any[]) => () =>
     (loop.subprocessShell as any)(factory, ...args);
-  await runRows(t, [
+  await runBadInputRows(t, [
     {
       call: "createSubprocessExec(true, [null]) → TypeError args",
       run: exec("true", [null]),
@@ -1191,7 +1084,7 @@ Deno.test("bad option value: setWriteBufferLimits (stream, memory and datagram t
     }
   }
   try {
-    await runRows(t, rows);
+    await runBadInputRows(t, rows);
   } finally {
     a.abort();
     b.abort();
@@ -1233,7 +1126,7 @@ Deno.test("bad option value: Server.shutdown timeout", async (t) => {
       await server.waitClosed();
     }
   };
-  await runRows(t, [
+  await runBadInputRows(t, [
     {
       call:
         "server.shutdown({timeout: 2**53}): setTimeout overflows, resolves false at once and aborts live clients → RangeError timeout",
@@ -1273,7 +1166,7 @@ Deno.test("bad option value: Server.shutdown timeout", async (t) => {
 
 Deno.test("bad option value: FakeClock and withFakeClock", async (t) => {
   const clock = new FakeClock();
-  await runRows(t, [
+  await runBadInputRows(t, [
     {
       call: "new FakeClock({start: NaN}) → TypeError/RangeError start",
       run: () => new FakeClock({ start: NaN }),
@@ -1365,7 +1258,7 @@ Deno.test("bad option value: FakeClock and withFakeClock", async (t) => {
 
 Deno.test("bad option value: StreamReader read, readExactly, readUntil", async (t) => {
   const r = new StreamReader() as any;
-  await runRows(t, [
+  await runBadInputRows(t, [
     {
       call: "read(null) → TypeError n",
       run: () => r.read(null),
