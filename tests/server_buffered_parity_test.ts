@@ -154,6 +154,32 @@ class Buffered extends BufferedProtocol {
   }
 }
 
+/**
+ * Lends the rest of a fixed store (`buf[pos:]`); the application takes
+ * what came so far and starts over at offset 0.
+ */
+class Accumulator extends Buffered {
+  readonly store: Uint8Array;
+  pos = 0;
+  constructor(size: number) {
+    super();
+    this.store = new Uint8Array(size);
+  }
+  override buffer(): Uint8Array {
+    return this.store.subarray(this.pos);
+  }
+  override bufferUpdated(nbytes: number): void {
+    this.pos += nbytes;
+    super.bufferUpdated(nbytes);
+  }
+  /** What the application does: take the bytes so far, start over. */
+  take(): string {
+    const out = decode(this.store.slice(0, this.pos));
+    this.pos = 0;
+    return out;
+  }
+}
+
 /** A server on 127.0.0.1 whose protocols `make` builds; keeps the first. */
 async function serverWith<P extends BaseProtocol>(make: () => P) {
   const protocols: P[] = [];
@@ -183,24 +209,7 @@ async function serverWith<P extends BaseProtocol>(make: () => P) {
 test(
   "getBuffer() is asked when data arrives, not ahead of it (native backend; the Deno backend asks ahead, README)",
   async () => {
-    class Accumulator extends Buffered {
-      readonly store = new Uint8Array(64);
-      pos = 0;
-      override buffer(): Uint8Array {
-        return this.store.subarray(this.pos);
-      }
-      override bufferUpdated(nbytes: number): void {
-        this.pos += nbytes;
-        super.bufferUpdated(nbytes);
-      }
-      /** What the application does: take the bytes so far, start over. */
-      take(): string {
-        const out = decode(this.store.slice(0, this.pos));
-        this.pos = 0;
-        return out;
-      }
-    }
-    const { server, first } = await serverWith(() => new Accumulator());
+    const { server, first } = await serverWith(() => new Accumulator(64));
     const client = await connect(portOf(server));
     try {
       const p = await withTimeout(first, 5000, "connectionMade");
@@ -231,23 +240,7 @@ test(
 // into a fatal TypeError: the connection is lost with "AAAA" only.
 test("parity: a buffer filled exactly by a read is not asked again before more data arrives", async () => {
   await withHandler(async (contexts) => {
-    class Record extends Buffered {
-      readonly store = new Uint8Array(4);
-      pos = 0;
-      override buffer(): Uint8Array {
-        return this.store.subarray(this.pos);
-      }
-      override bufferUpdated(nbytes: number): void {
-        this.pos += nbytes;
-        super.bufferUpdated(nbytes);
-      }
-      take(): string {
-        const out = decode(this.store.slice(0, this.pos));
-        this.pos = 0;
-        return out;
-      }
-    }
-    const { server, first } = await serverWith(() => new Record());
+    const { server, first } = await serverWith(() => new Accumulator(4));
     const client = await connect(portOf(server));
     try {
       const p = await withTimeout(first, 5000, "connectionMade");
