@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { getEventLoop } from "../events.ts";
 import { socketpair } from "../sockets.ts";
+import type { Transport } from "../transports.ts";
 import {
   leakCheckedTest,
   nativeBackendTest,
@@ -33,6 +34,65 @@ async function tempFile(
   const path = await Deno.makeTempFile();
   await Deno.writeFile(path, content);
   return { file: await Deno.open(path, { read: true }), path };
+}
+
+/**
+ * Runs `body` with a temporary file holding `content` (opened for reading)
+ * and a socketpair; closes and removes everything after.
+ */
+async function withFileAndPair(
+  content: Uint8Array,
+  body: (
+    file: Deno.FsFile,
+    a: ReturnType<typeof socketpair>[0],
+    b: ReturnType<typeof socketpair>[1],
+  ) => Promise<void>,
+): Promise<void> {
+  const { file, path } = await tempFile(content);
+  const [a, b] = socketpair();
+  try {
+    await body(file, a, b);
+  } finally {
+    a.close();
+    b.close();
+    file.close();
+    await Deno.remove(path);
+  }
+}
+
+/**
+ * Runs `body` with a temporary file holding `content` and a transport
+ * (RecordingProtocol) connected to a plain Deno peer; closes and removes
+ * everything after, waiting for `connectionLost`.
+ */
+async function withFileAndTransport(
+  content: Uint8Array,
+  body: (
+    file: Deno.FsFile,
+    transport: Transport,
+    protocol: RecordingProtocol,
+    peer: Deno.Conn,
+  ) => Promise<void>,
+): Promise<void> {
+  const { file, path } = await tempFile(content);
+  const listener = Deno.listen({ hostname: LOCAL, port: 0 });
+  const accepting = listener.accept();
+  const protocol = new RecordingProtocol();
+  const [transport] = await getEventLoop().createConnection(() => protocol, {
+    hostname: LOCAL,
+    port: listener.addr.port,
+  });
+  const peer = await withTimeout(accepting);
+  try {
+    await body(file, transport, protocol, peer);
+  } finally {
+    transport.close();
+    await withTimeout(protocol.lost);
+    peer.close();
+    listener.close();
+    file.close();
+    await Deno.remove(path);
+  }
 }
 
 /** Receives on `sock` until EOF; returns the byte count. */
@@ -167,18 +227,14 @@ leakCheckedTest(
   "parity: sockSendfile that sends nothing leaves the file position alone",
   async () => {
     const loop = getEventLoop();
-    const { file, path } = await tempFile(new TextEncoder().encode("hello"));
-    const [a, b] = socketpair();
-    try {
-      await file.seek(3, Deno.SeekMode.Start);
-      assert.equal(await loop.sockSendfile(a, file, 10), 0);
-      assert.equal(await file.seek(0, Deno.SeekMode.Current), 3);
-    } finally {
-      a.close();
-      b.close();
-      file.close();
-      await Deno.remove(path);
-    }
+    await withFileAndPair(
+      new TextEncoder().encode("hello"),
+      async (file, a) => {
+        await file.seek(3, Deno.SeekMode.Start);
+        assert.equal(await loop.sockSendfile(a, file, 10), 0);
+        assert.equal(await file.seek(0, Deno.SeekMode.Current), 3);
+      },
+    );
   },
 );
 
@@ -189,9 +245,7 @@ leakCheckedTest(
   async () => {
     const loop = getEventLoop();
     const content = pattern(100_000, 3);
-    const { file, path } = await tempFile(content);
-    const [a, b] = socketpair();
-    try {
+    await withFileAndPair(content, async (file, a, b) => {
       const receiving = drainSocket(b);
       assert.equal(
         await withTimeout(loop.sockSendfile(a, file, 1, 1_000_000)),
@@ -200,12 +254,7 @@ leakCheckedTest(
       assert.equal(await file.seek(0, Deno.SeekMode.Current), content.length);
       a.close();
       assert.equal(await withTimeout(receiving), content.length - 1);
-    } finally {
-      a.close();
-      b.close();
-      file.close();
-      await Deno.remove(path);
-    }
+    });
   },
 );
 
@@ -216,19 +265,15 @@ leakCheckedTest(
   "sendfile: bad ranges are refused and nothing moves",
   async () => {
     const loop = getEventLoop();
-    const { file, path } = await tempFile(new TextEncoder().encode("hello"));
-    const [a, b] = socketpair();
-    try {
-      await file.seek(2, Deno.SeekMode.Start);
-      await assert.rejects(loop.sockSendfile(a, file, 0, -1), RangeError);
-      await assert.rejects(loop.sockSendfile(a, file, 1.5), TypeError);
-      assert.equal(await file.seek(0, Deno.SeekMode.Current), 2);
-    } finally {
-      a.close();
-      b.close();
-      file.close();
-      await Deno.remove(path);
-    }
+    await withFileAndPair(
+      new TextEncoder().encode("hello"),
+      async (file, a) => {
+        await file.seek(2, Deno.SeekMode.Start);
+        await assert.rejects(loop.sockSendfile(a, file, 0, -1), RangeError);
+        await assert.rejects(loop.sockSendfile(a, file, 1.5), TypeError);
+        assert.equal(await file.seek(0, Deno.SeekMode.Current), 2);
+      },
+    );
   },
 );
 
@@ -245,40 +290,27 @@ leakCheckedTest(
   "parity: sendfile on a paused transport gives the protocol its resumeWriting",
   async () => {
     const loop = getEventLoop();
-    const { file, path } = await tempFile(new TextEncoder().encode("hello"));
-    const listener = Deno.listen({ hostname: LOCAL, port: 0 });
-    const accepting = listener.accept();
-    const protocol = new RecordingProtocol();
-    const [transport] = await loop.createConnection(() => protocol, {
-      hostname: LOCAL,
-      port: listener.addr.port,
-    });
-    const peer = await withTimeout(accepting);
-    try {
-      transport.setWriteBufferLimits({ high: 1024 });
-      const big = new Uint8Array(16 << 20);
-      transport.write(big);
-      assert.deepEqual(protocol.events, ["made", "pauseWriting"]);
-      const reading = readAll(peer, big.length + 5);
-      assert.equal(await withTimeout(loop.sendfile(transport, file)), 5);
-      assert.equal(transport.getProtocol(), protocol);
-      assert.equal(
-        (await withTimeout(reading)).length,
-        big.length + 5,
-      );
-      assert.deepEqual(protocol.events, [
-        "made",
-        "pauseWriting",
-        "resumeWriting",
-      ]);
-    } finally {
-      transport.close();
-      await withTimeout(protocol.lost);
-      peer.close();
-      listener.close();
-      file.close();
-      await Deno.remove(path);
-    }
+    await withFileAndTransport(
+      new TextEncoder().encode("hello"),
+      async (file, transport, protocol, peer) => {
+        transport.setWriteBufferLimits({ high: 1024 });
+        const big = new Uint8Array(16 << 20);
+        transport.write(big);
+        assert.deepEqual(protocol.events, ["made", "pauseWriting"]);
+        const reading = readAll(peer, big.length + 5);
+        assert.equal(await withTimeout(loop.sendfile(transport, file)), 5);
+        assert.equal(transport.getProtocol(), protocol);
+        assert.equal(
+          (await withTimeout(reading)).length,
+          big.length + 5,
+        );
+        assert.deepEqual(protocol.events, [
+          "made",
+          "pauseWriting",
+          "resumeWriting",
+        ]);
+      },
+    );
   },
 );
 
@@ -289,47 +321,34 @@ leakCheckedTest(
   async () => {
     const loop = getEventLoop();
     const content = pattern(4 << 20, 5);
-    const { file, path } = await tempFile(content);
-    const listener = Deno.listen({ hostname: LOCAL, port: 0 });
-    const accepting = listener.accept();
-    const protocol = new RecordingProtocol();
-    const [transport] = await loop.createConnection(() => protocol, {
-      hostname: LOCAL,
-      port: listener.addr.port,
-    });
-    const peer = await withTimeout(accepting);
-    try {
-      transport.setWriteBufferLimits({ high: 64 * 1024 });
-      let maxBuffered = 0;
-      const buffer = new Uint8Array(4096);
-      let got = 0;
-      const reading = (async () => {
-        // Small reads: a slow reader.
-        for (let i = 0; i < 10_000_000 && got < content.length; i++) {
-          maxBuffered = Math.max(maxBuffered, transport.getWriteBufferSize());
-          const n = await peer.read(buffer);
-          if (n === null) break;
-          got += n;
-        }
-      })();
-      assert.equal(
-        await withTimeout(loop.sendfile(transport, file), 20_000),
-        content.length,
-      );
-      await withTimeout(reading, 20_000);
-      assert.equal(got, content.length);
-      // One chunk (64 KiB) over the high-water mark at most.
-      assert.ok(
-        maxBuffered <= 64 * 1024 + 64 * 1024,
-        `write buffer reached ${maxBuffered}`,
-      );
-    } finally {
-      transport.close();
-      await withTimeout(protocol.lost);
-      peer.close();
-      listener.close();
-      file.close();
-      await Deno.remove(path);
-    }
+    await withFileAndTransport(
+      content,
+      async (file, transport, _protocol, peer) => {
+        transport.setWriteBufferLimits({ high: 64 * 1024 });
+        let maxBuffered = 0;
+        const buffer = new Uint8Array(4096);
+        let got = 0;
+        const reading = (async () => {
+          // Small reads: a slow reader.
+          for (let i = 0; i < 10_000_000 && got < content.length; i++) {
+            maxBuffered = Math.max(maxBuffered, transport.getWriteBufferSize());
+            const n = await peer.read(buffer);
+            if (n === null) break;
+            got += n;
+          }
+        })();
+        assert.equal(
+          await withTimeout(loop.sendfile(transport, file), 20_000),
+          content.length,
+        );
+        await withTimeout(reading, 20_000);
+        assert.equal(got, content.length);
+        // One chunk (64 KiB) over the high-water mark at most.
+        assert.ok(
+          maxBuffered <= 64 * 1024 + 64 * 1024,
+          `write buffer reached ${maxBuffered}`,
+        );
+      },
+    );
   },
 );
